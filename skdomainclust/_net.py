@@ -1,0 +1,279 @@
+"""The shared skorch machinery: device choice, seeding, on-device batching and callbacks.
+
+Every method trains through :class:`DomainNet`, a skorch ``NeuralNet`` whose batches are dicts
+``{"X", "sample_domain", "index"}`` sliced from tensors that were moved to the device once. The
+default skorch path collates samples one by one through a ``DataLoader``; for feature arrays that
+fit in memory an epoch then costs several times the bare torch loop, while slicing by index on
+the device costs almost nothing.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+
+from .exceptions import DivergenceError
+
+__all__ = [
+    "DomainDataset",
+    "IndexBatchIterator",
+    "DomainNet",
+    "EpochProgressBar",
+    "apply_in_batches",
+    "resolve_device",
+    "resolve_optimizer",
+    "seed_from_random_state",
+    "torch_seed",
+]
+
+
+def resolve_device(device):
+    """Turn ``"auto"`` into ``"cuda"`` when CUDA is available and ``"cpu"`` otherwise.
+
+    Other values (``"cpu"``, ``"cuda:1"``, a ``torch.device``) are validated and returned as
+    a string, so that the estimator's parameter itself is never changed.
+    """
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
+        ) from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    return str(parsed)
+
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+
+def resolve_optimizer(optimizer):
+    """Map an optimizer name (``"adam"``, ``"adamw"``, ``"sgd"``) or class to the class."""
+    if isinstance(optimizer, str):
+        try:
+            return _OPTIMIZERS[optimizer.lower()]
+        except KeyError:
+            raise ValueError(
+                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer "
+                f"class, got {optimizer!r}."
+            ) from None
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer
+    raise TypeError(
+        f"optimizer must be a name or a torch.optim.Optimizer class, got {optimizer!r}."
+    )
+
+
+def seed_from_random_state(random_state):
+    """Draw one torch seed from an sklearn-style ``random_state`` (None, int or RandomState)."""
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextlib.contextmanager
+def torch_seed(seed, device="cpu"):
+    """Seed torch inside the block and restore the caller's global RNG state afterwards.
+
+    Module initialisation, dropout and batch shuffling all draw from torch's global generators;
+    forking them makes a fit reproducible from ``random_state`` without the side effect of
+    reseeding the user's session.
+    """
+    devices = []
+    if torch.device(device).type == "cuda":
+        index = torch.device(device).index
+        devices = [index if index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class DomainDataset(torch.utils.data.Dataset):
+    """In-memory dataset whose batches are dicts of tensors that already live on the device.
+
+    Parameters
+    ----------
+    X : dict or array-like
+        ``{"X": features, "sample_domain": ids}`` (missing ids mean "all target") or a bare
+        feature array.
+    y : array-like of int or None
+        Integer labels (``-1`` for unlabelled rows).
+    device : str
+        Where the tensors are kept.
+    """
+
+    def __init__(self, X, y=None, device="cpu"):
+        if isinstance(X, DomainDataset):
+            X = X.tensors
+        features = X["X"] if isinstance(X, dict) else X
+        self.device = torch.device(device)
+        # torch.as_tensor shares memory with float32 numpy input on the CPU: training code never
+        # writes into batches in place, so the caller's array is safe and no copy is paid.
+        self.X = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+        n = len(self.X)
+        domains = X.get("sample_domain") if isinstance(X, dict) else None
+        if domains is None:
+            self.sample_domain = torch.full((n,), -1, dtype=torch.long, device=self.device)
+        else:
+            self.sample_domain = torch.as_tensor(domains, dtype=torch.long, device=self.device)
+        self.index = torch.arange(n, device=self.device)
+        self.y = None if y is None else torch.as_tensor(y, dtype=torch.long, device=self.device)
+
+    @property
+    def tensors(self):
+        return {"X": self.X, "sample_domain": self.sample_domain}
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, rows):
+        """Rows by index tensor or slice; returns ``(dict batch, y batch)`` like skorch expects."""
+        # ``index`` is the row numbers themselves: no gather needed for it.
+        index = self.index[rows] if isinstance(rows, slice) else rows
+        batch = {"X": self.X[rows], "sample_domain": self.sample_domain[rows], "index": index}
+        return batch, (None if self.y is None else self.y[rows])
+
+
+class IndexBatchIterator:
+    """Yield mini-batches of a :class:`DomainDataset` by slicing on its device.
+
+    Parameters
+    ----------
+    dataset : DomainDataset
+    batch_size : int
+    shuffle : bool
+        Draw a fresh permutation (from torch's global generator, seeded by the estimator).
+    drop_last : bool or "singleton"
+        Drop the incomplete last batch; ``"singleton"`` drops it only when it holds a single
+        row, which batch-norm cannot normalise in training mode.
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False):
+        if not isinstance(dataset, DomainDataset):
+            raise TypeError("IndexBatchIterator iterates over a DomainDataset.")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    def _bounds(self):
+        n, size = len(self.dataset), self.batch_size
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            rows = stop - start
+            droppable = self.drop_last is True or (self.drop_last == "singleton" and rows == 1)
+            if rows < size and droppable and start > 0:  # never drop the only batch
+                return
+            yield start, stop
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(len(self.dataset), device=self.dataset.device)
+            for start, stop in self._bounds():
+                yield self.dataset[order[start:stop]]
+        else:
+            for start, stop in self._bounds():
+                yield self.dataset[start:stop]
+
+    def __len__(self):
+        return sum(1 for _ in self._bounds())
+
+
+class DomainNet(NeuralNet):
+    """skorch ``NeuralNet`` over :class:`DomainDataset` batches, with a divergence guard.
+
+    Methods subclass it and override ``get_loss`` (their loss) and, where a step is not one
+    forward/backward, ``train_step_single``. The module's ``forward`` receives the batch dict as
+    keyword arguments: ``forward(X, sample_domain, index)``.
+    """
+
+    def __init__(self, module, criterion=torch.nn.CrossEntropyLoss, *args, **kwargs):
+        kwargs.setdefault("dataset", DomainDataset)
+        kwargs.setdefault("iterator_train", IndexBatchIterator)
+        kwargs.setdefault("iterator_valid", IndexBatchIterator)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        kwargs.setdefault("iterator_train__drop_last", "singleton")
+        kwargs.setdefault("train_split", None)
+        kwargs.setdefault("verbose", 0)
+        super().__init__(module, criterion, *args, **kwargs)
+
+    def get_dataset(self, X, y=None):
+        if isinstance(X, DomainDataset):
+            return X
+        return self.dataset(X, y, device=self.device)
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        loss = step["loss"]
+        if not torch.isfinite(loss):
+            epoch = len(self.history)
+            raise DivergenceError(
+                f"The training loss became {loss.item()} in epoch {epoch}: training diverged. "
+                "Lower the learning rate, standardise the features, or check the input scale."
+            )
+        return step
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The criterion on ``(y_pred, y_true)``; methods override this with their losses."""
+        return self.criterion_(y_pred, y_true)
+
+
+class EpochProgressBar(Callback):
+    """A tqdm bar over epochs showing the last training loss (``verbose`` estimators)."""
+
+    def __init__(self, desc=None):
+        self.desc = desc
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch", leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss")
+        if loss is not None and math.isfinite(loss):
+            self.bar_.set_postfix(loss=f"{loss:.4f}")
+        self.bar_.update(1)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        bar = getattr(self, "bar_", None)
+        if bar is not None:
+            bar.close()
+        # The bar holds a file handle: it must not travel with a pickled estimator.
+        self.bar_ = None
+
+
+def apply_in_batches(fn, X, *, sample_domain=None, batch_size=1024, device="cpu"):
+    """Run ``fn(X_batch, sample_domain_batch)`` over ``X`` without gradients and concatenate.
+
+    ``fn`` returns a tensor or a tuple of tensors; results come back on the CPU. The caller
+    chooses train or eval mode for its modules: inference code needs both (e.g. CCN keeps the
+    similarity network's batch-norm in train mode on the target).
+    """
+    n = len(X)
+    domains = (np.full(n, -1, dtype=np.int64) if sample_domain is None
+               else np.asarray(sample_domain, dtype=np.int64))
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            xb = torch.as_tensor(X[start:start + batch_size], dtype=torch.float32, device=device)
+            db = torch.as_tensor(domains[start:start + batch_size], device=device)
+            out = fn(xb, db)
+            if isinstance(out, tuple):
+                outputs.append(tuple(o.detach().cpu() for o in out))
+            else:
+                outputs.append(out.detach().cpu())
+    if not outputs:
+        raise ValueError("Cannot run inference on zero rows.")
+    if isinstance(outputs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outputs))
+    return torch.cat(outputs)

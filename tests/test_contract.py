@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from skdomainclust._contract import check_sample_domain, split_domains
+
+
+def test_missing_sample_domain_is_inferred_from_masked_labels():
+    y = np.array([3, 1, -1, 0, -1])
+    np.testing.assert_array_equal(check_sample_domain(None, 5, y=y), [0, 0, -1, 0, -1])
+
+
+def test_no_labels_means_every_row_is_target():
+    np.testing.assert_array_equal(check_sample_domain(None, 3), [-1, -1, -1])
+
+
+def test_predict_time_default_is_all_target_even_with_labels():
+    y = np.array([1, 2, 3])
+    np.testing.assert_array_equal(check_sample_domain(None, 3, y=y, fit=False), [-1, -1, -1])
+
+
+def test_scalar_sample_domain_is_broadcast():
+    np.testing.assert_array_equal(check_sample_domain(2, 3), [2, 2, 2])
+
+
+def test_string_labels_are_never_masked():
+    data = split_domains(np.zeros((3, 2)), np.array(["a", "b", "-1"]), None)
+    assert data.source_mask.all()
+
+
+@pytest.mark.parametrize(
+    ("sample_domain", "error", "match"),
+    [
+        (np.zeros(4, dtype=int), ValueError, "4 entries but X has 3"),
+        (np.zeros((3, 1), dtype=int), ValueError, "1-D"),
+        (np.array([0.5, 0, -1]), ValueError, "integer"),
+        (np.array(["a", "b", "c"]), TypeError, "integer"),
+    ],
+)
+def test_bad_sample_domain(sample_domain, error, match):
+    with pytest.raises(error, match=match):
+        check_sample_domain(sample_domain, 3)
+
+
+def test_masks_and_domains():
+    X = np.zeros((6, 2))
+    y = np.array([0, 1, -1, 2, 5, 5])
+    sd = np.array([0, 1, 1, -1, -2, -2])
+    data = split_domains(X, y, sd)
+    np.testing.assert_array_equal(data.source_mask, [1, 1, 1, 0, 0, 0])
+    # A source row labelled -1 is unlabelled; target rows are never labelled.
+    np.testing.assert_array_equal(data.labelled_mask, [1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(data.source_domains, [0, 1])
+    np.testing.assert_array_equal(data.target_domains, [-2, -1])
+
+
+def test_requirements_raise_clear_errors():
+    X = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="No target rows"):
+        split_domains(X, np.array([0, 1, 0, 1]), None, require_target=True)
+    with pytest.raises(ValueError, match="No labelled source rows"):
+        split_domains(X, np.full(4, -1), None, require_source_labels=True)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        split_domains(X, None, None, require_source_labels=True)
+    with pytest.raises(ValueError, match="at least 2 source domains"):
+        split_domains(X, None, np.array([0, 0, -1, -1]), min_source_domains=2)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        split_domains(X, np.array([0.5, 1.5, 2.5, 3.5]), None, require_source_labels=True)
+
+
+def test_labels_are_copied():
+    y = np.array([0, 1, -1])
+    data = split_domains(np.zeros((3, 2)), y, None)
+    assert not np.shares_memory(data.y, y)

@@ -1,0 +1,87 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from skdomainclust import DivergenceError, SourceOnlyClassifier
+from skdomainclust._net import (
+    DomainDataset,
+    IndexBatchIterator,
+    resolve_device,
+    resolve_optimizer,
+    torch_seed,
+)
+
+from ._cases import make_shifted_blobs
+
+
+def test_resolve_device():
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("tpu-please")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_resolve_optimizer():
+    assert resolve_optimizer("Adam") is torch.optim.Adam
+    assert resolve_optimizer(torch.optim.SGD) is torch.optim.SGD
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        resolve_optimizer("lbfgs-ish")
+    with pytest.raises(TypeError):
+        resolve_optimizer(3)
+
+
+def test_torch_seed_is_reproducible_and_restores_global_state():
+    before = torch.random.get_rng_state()
+    with torch_seed(7):
+        a = torch.rand(3)
+    with torch_seed(7):
+        b = torch.rand(3)
+    torch.testing.assert_close(a, b)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_batches_are_dicts_sliced_by_index():
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    ds = DomainDataset({"X": X, "sample_domain": np.r_[np.zeros(5), -np.ones(5)]},
+                       y=np.arange(10))
+    batches = list(IndexBatchIterator(ds, batch_size=4, shuffle=True))
+    assert [len(b[0]["X"]) for b in batches] == [4, 4, 2]
+    index = torch.cat([b[0]["index"] for b in batches])
+    assert sorted(index.tolist()) == list(range(10))
+    for xb, yb in batches:  # every field of a batch refers to the same rows
+        torch.testing.assert_close(xb["X"][:, 0], 2.0 * xb["index"].float())
+        torch.testing.assert_close(yb, xb["index"])
+        assert torch.equal(xb["sample_domain"], torch.where(xb["index"] < 5, 0, -1))
+
+
+def test_singleton_last_batch_is_dropped_in_training():
+    ds = DomainDataset(np.zeros((9, 2), dtype=np.float32))
+    assert [len(b[0]["X"]) for b in IndexBatchIterator(ds, 4, drop_last="singleton")] == [4, 4]
+    assert len(IndexBatchIterator(ds, 4, drop_last=False)) == 3
+
+
+def test_diverging_loss_stops_with_a_clear_error():
+    X, y, sd = make_shifted_blobs()
+    clf = SourceOnlyClassifier(lr=1e12, optimizer="sgd", max_epochs=20, random_state=0)
+    with pytest.raises(DivergenceError, match="diverged"):
+        clf.fit(X * 1e6, y, sample_domain=sd)
+
+
+def test_verbose_shows_a_progress_bar_and_still_pickles(capsys):
+    X, y, sd = make_shifted_blobs()
+    clf = SourceOnlyClassifier(max_epochs=3, verbose=1, random_state=0).fit(X, y, sample_domain=sd)
+    assert "epoch" in capsys.readouterr().err
+    pickle.loads(pickle.dumps(clf))
+
+
+def test_training_loss_falls_and_source_only_learns():
+    X, y, sd = make_shifted_blobs(n_per_class=60, shift=0.3)
+    clf = SourceOnlyClassifier(max_epochs=20, random_state=0).fit(X, y, sample_domain=sd)
+    losses = clf.net_.history[:, "train_loss"]
+    assert losses[-1] < 0.5 * losses[0]
+    assert clf.score(X, y, sample_domain=sd) > 0.8  # chance is 1/3
