@@ -73,9 +73,19 @@ ENTRIES = [
 ]
 
 
-def load_demo_data(source="original", target="rotated", extra_source="noisy", random_state=0):
-    """Build the demo arrays from the built-in digits shift; return ``(data, y_true_target)``."""
+def load_demo_data(source="original", target="rotated", extra_source=None, random_state=0):
+    """Build the demo arrays from the built-in digits shift; return ``(data, y_true_target)``.
+
+    ``extra_source`` is the second unlabelled source of multi-source methods; by default
+    "noisy", or "blurred" when the target is "noisy".
+    """
     from .datasets import make_digits_shift, stack_domains
+
+    if extra_source is None:
+        extra_source = "blurred" if target == "noisy" else "noisy"
+    if len({source, target, extra_source}) < 3:
+        raise ValueError(f"source, target and extra_source must differ, got {source!r}, "
+                         f"{target!r} and {extra_source!r}.")
 
     domains = tuple(dict.fromkeys((source, extra_source, target)))
     bunch = make_digits_shift(domains=domains, random_state=random_state)
