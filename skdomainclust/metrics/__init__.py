@@ -5,10 +5,14 @@
   :func:`pairwise_f1`, :func:`bcubed_precision_recall_f1`, :func:`bcubed_f1`,
   :func:`contingency_matrix`, :func:`apply_cluster_mapping`.
 - Retrieval: :func:`precision_at_k` (standard and UCDIR's truncated variant),
-  :func:`mean_average_precision`.
+  :func:`mean_average_precision`, and both directions of a two-domain embedding at once,
+  :func:`cross_domain_retrieval_scores`.
 - Scorers for ``GridSearchCV`` that score the target rows only: :func:`get_scorer`,
   :func:`get_scorer_names`, :func:`make_target_scorer`, :class:`TargetScorer` and the
   predefined ``target_*_scorer`` objects.
+- Model selection without target labels: :func:`prediction_entropy`,
+  :func:`soft_neighborhood_density`, :func:`kmeans_agreement` and their
+  :class:`UnsupervisedScorer` objects (``get_scorer("unsupervised_snd")``, ...).
 """
 
 from ._contingency import contingency_matrix
@@ -21,8 +25,9 @@ from .clustering import (
     pairwise_f1,
     pairwise_precision_recall_f1,
 )
-from .retrieval import mean_average_precision, precision_at_k
+from .retrieval import cross_domain_retrieval_scores, mean_average_precision, precision_at_k
 from .scorers import (
+    RoutedScorer,
     TargetScorer,
     get_scorer,
     get_scorer_names,
@@ -34,22 +39,34 @@ from .scorers import (
     target_nmi_scorer,
     target_pairwise_f1_scorer,
 )
+from .unsupervised import (
+    UnsupervisedScorer,
+    kmeans_agreement,
+    prediction_entropy,
+    soft_neighborhood_density,
+)
 
 __all__ = [
+    "RoutedScorer",
     "TargetScorer",
+    "UnsupervisedScorer",
     "apply_cluster_mapping",
     "bcubed_f1",
     "bcubed_precision_recall_f1",
     "cluster_accuracy",
     "contingency_matrix",
+    "cross_domain_retrieval_scores",
     "get_scorer",
     "get_scorer_names",
+    "kmeans_agreement",
     "make_target_scorer",
     "mean_average_precision",
     "nmi",
     "pairwise_f1",
     "pairwise_precision_recall_f1",
     "precision_at_k",
+    "prediction_entropy",
+    "soft_neighborhood_density",
     "target_accuracy_scorer",
     "target_ari_scorer",
     "target_bcubed_f1_scorer",

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._contingency import factorize
 
-__all__ = ["mean_average_precision", "precision_at_k"]
+__all__ = ["cross_domain_retrieval_scores", "mean_average_precision", "precision_at_k"]
 
 # Rows per chunk are chosen so that one (chunk, n_gallery) float64 array stays near 32 MiB.
 _CHUNK_CELLS = 1 << 22
@@ -263,3 +263,51 @@ def mean_average_precision(query_labels, gallery_labels, similarity=None, *,
         total += (precision_at_hits[scored].sum(axis=1) / n_relevant[scored]).sum()
         n_scored += int(scored.sum())
     return float(total / n_scored) if n_scored else 0.0
+
+
+def cross_domain_retrieval_scores(embedding, y, in_domain_a, k=(1, 5, 15)):
+    """Cross-domain retrieval metrics of an embedding, in both directions.
+
+    Each row of domain A queries the rows of domain B (and vice versa), ranked by cosine
+    similarity; a retrieved row is relevant when it has the query's label. Computed by
+    :func:`precision_at_k` (both variants) and :func:`mean_average_precision` over the whole
+    ranking. UCDIR reports these (``UCDIRRetriever.retrieval_scores``).
+
+    Parameters
+    ----------
+    embedding : array-like of shape (n_samples, n_features)
+        Any features (L2-normalised inside the metrics); raw features give the no-learning
+        baseline.
+    y : array-like of shape (n_samples,)
+        True labels.
+    in_domain_a : array-like of bool, shape (n_samples,)
+        True for the rows of domain A, False for those of domain B.
+    k : sequence of int, default=(1, 5, 15)
+
+    Returns
+    -------
+    scores : dict
+        ``"A->B P@k"`` (standard precision at k), ``"A->B P@k (truncated)"`` (UCDIR's variant,
+        denominator ``min(k, R_q)``), ``"A->B mAP"``, the same for ``"B->A"``, and the means of
+        the two directions ``"P@k"`` and ``"mAP"``. All in [0, 1].
+    """
+    embedding = np.asarray(embedding)
+    y = np.asarray(y)
+    in_a = np.asarray(in_domain_a, dtype=bool)
+    if not in_a.any() or in_a.all():
+        raise ValueError("Retrieval needs rows of both domains.")
+    cutoffs = [int(c) for c in k]
+    scores = {}
+    for name, queries, gallery in (("A->B", in_a, ~in_a), ("B->A", ~in_a, in_a)):
+        common = dict(query_embeddings=embedding[queries], gallery_embeddings=embedding[gallery])
+        standard = precision_at_k(y[queries], y[gallery], k=cutoffs, **common)
+        truncated = precision_at_k(y[queries], y[gallery], k=cutoffs, variant="truncated",
+                                   **common)
+        for cutoff in cutoffs:
+            scores[f"{name} P@{cutoff}"] = standard[cutoff]
+            scores[f"{name} P@{cutoff} (truncated)"] = truncated[cutoff]
+        scores[f"{name} mAP"] = mean_average_precision(y[queries], y[gallery], **common)
+    for cutoff in cutoffs:
+        scores[f"P@{cutoff}"] = (scores[f"A->B P@{cutoff}"] + scores[f"B->A P@{cutoff}"]) / 2
+    scores["mAP"] = (scores["A->B mAP"] + scores["B->A mAP"]) / 2
+    return scores

@@ -39,6 +39,7 @@ from .._contract import MASK_LABEL, _is_mask, check_sample_domain
 from .clustering import bcubed_f1, cluster_accuracy, nmi, pairwise_f1
 
 __all__ = [
+    "RoutedScorer",
     "TargetScorer",
     "get_scorer",
     "get_scorer_names",
@@ -84,7 +85,77 @@ def _scored_rows(y_true, sample_domain):
     return rows
 
 
-class TargetScorer:
+class RoutedScorer:
+    """Base of the scorers here: requests ``sample_domain`` from metadata routing.
+
+    Subclasses call ``super().__init__()`` and implement ``__call__``. The request is the
+    scorer's counterpart of ``__metadata_request__score`` on scikit-learn estimators.
+    """
+
+    #: Metadata requested for ``score`` unless :meth:`set_score_request` says otherwise.
+    _default_score_request = {"sample_domain": True}
+
+    def __init__(self):
+        self._score_request = dict(self._default_score_request)
+
+    # -- metadata routing (public scikit-learn API only) ----------------------------------
+
+    def set_score_request(self, **requests):
+        """Set which metadata this scorer requests from metadata routing.
+
+        Parameters
+        ----------
+        **requests : dict
+            ``param=alias`` pairs as in scikit-learn: ``True`` (request), ``False`` (do not
+            request), ``None`` (error if passed), a string (request under another name), or
+            ``sklearn.utils.metadata_routing.UNCHANGED``. ``sample_domain=True`` is the
+            default.
+
+        Returns
+        -------
+        self : RoutedScorer
+        """
+        updated = dict(self._score_request)
+        updated.update({param: alias for param, alias in requests.items()
+                        if alias is not UNCHANGED})
+        self._build_request(updated)  # validate before storing
+        self._score_request = updated
+        return self
+
+    def _build_request(self, requests):
+        request = MetadataRequest(owner=self)
+        for param, alias in requests.items():
+            request.score.add_request(param=param, alias=alias)
+        return request
+
+    def get_metadata_routing(self):
+        """Metadata requested by this scorer (``sample_domain`` by default).
+
+        Returns
+        -------
+        routing : sklearn.utils.metadata_routing.MetadataRequest
+        """
+        return self._build_request(self._score_request)
+
+
+def _respond(estimator, response_method, X, sample_domain):
+    """Call the first of ``response_method`` the estimator has, passing ``sample_domain`` on
+    when that method takes it (skdomainclust's estimators do)."""
+    names = (response_method,) if isinstance(response_method, str) else tuple(response_method)
+    for name in names:
+        method = getattr(estimator, name, None)
+        if method is not None:
+            break
+    else:
+        raise AttributeError(
+            f"{type(estimator).__name__} has none of the response methods {names}."
+        )
+    if sample_domain is not None and _accepts(method, "sample_domain"):
+        return method(X, sample_domain=sample_domain)
+    return method(X)
+
+
+class TargetScorer(RoutedScorer):
     """Scorer ``scorer(estimator, X, y_true, sample_domain=None, **kwargs)`` of target rows.
 
     It calls the estimator's response method on all of ``X`` (passing ``sample_domain`` on when
@@ -133,16 +204,12 @@ class TargetScorer:
     0.5
     """
 
-    #: Metadata requested for ``score`` unless :meth:`set_score_request` says otherwise (the
-    #: counterpart of ``__metadata_request__score`` on scikit-learn estimators).
-    _default_score_request = {"sample_domain": True}
-
     def __init__(self, score_func, *, response_method="predict", sign=1, kwargs=None):
+        super().__init__()
         self._score_func = score_func
         self._response_method = response_method
         self._sign = sign
         self._kwargs = dict(kwargs or {})
-        self._score_request = dict(self._default_score_request)
 
     def __call__(self, estimator, X, y_true, sample_domain=None, **kwargs):
         """Score ``estimator`` on the target rows of ``X``.
@@ -171,7 +238,7 @@ class TargetScorer:
             raise ValueError(f"y_true must be 1-D, got an array of shape {y_true.shape}.")
         n_samples = len(y_true)
         rows = _scored_rows(y_true, sample_domain)
-        y_pred = np.asarray(self._respond(estimator, X, sample_domain))
+        y_pred = np.asarray(_respond(estimator, self._response_method, X, sample_domain))
         if len(y_pred) != n_samples:
             raise ValueError(
                 f"The estimator returned {len(y_pred)} predictions for y_true of length "
@@ -183,60 +250,6 @@ class TargetScorer:
                        and np.ndim(value) >= 1 and len(value) == n_samples)
             params[name] = np.asarray(value)[rows] if per_row else value
         return self._sign * float(self._score_func(y_true[rows], y_pred[rows], **params))
-
-    def _respond(self, estimator, X, sample_domain):
-        names = ((self._response_method,) if isinstance(self._response_method, str)
-                 else tuple(self._response_method))
-        for name in names:
-            method = getattr(estimator, name, None)
-            if method is not None:
-                break
-        else:
-            raise AttributeError(
-                f"{type(estimator).__name__} has none of the response methods {names}."
-            )
-        if sample_domain is not None and _accepts(method, "sample_domain"):
-            return method(X, sample_domain=sample_domain)
-        return method(X)
-
-    # -- metadata routing (public scikit-learn API only) ----------------------------------
-
-    def set_score_request(self, **requests):
-        """Set which metadata this scorer requests from metadata routing.
-
-        Parameters
-        ----------
-        **requests : dict
-            ``param=alias`` pairs as in scikit-learn: ``True`` (request), ``False`` (do not
-            request), ``None`` (error if passed), a string (request under another name), or
-            ``sklearn.utils.metadata_routing.UNCHANGED``. ``sample_domain=True`` is the
-            default.
-
-        Returns
-        -------
-        self : TargetScorer
-        """
-        updated = dict(self._score_request)
-        updated.update({param: alias for param, alias in requests.items()
-                        if alias is not UNCHANGED})
-        self._build_request(updated)  # validate before storing
-        self._score_request = updated
-        return self
-
-    def _build_request(self, requests):
-        request = MetadataRequest(owner=self)
-        for param, alias in requests.items():
-            request.score.add_request(param=param, alias=alias)
-        return request
-
-    def get_metadata_routing(self):
-        """Metadata requested by this scorer (``sample_domain`` by default).
-
-        Returns
-        -------
-        routing : sklearn.utils.metadata_routing.MetadataRequest
-        """
-        return self._build_request(self._score_request)
 
     def _accept_sample_weight(self):
         # Queried by scikit-learn's multimetric scorer and search objects when routing is
@@ -299,6 +312,13 @@ _SCORERS = {
 }
 
 
+def _named_scorers():
+    # The label-free scorers build on this module, so they join the registry lazily.
+    from .unsupervised import UNSUPERVISED_SCORERS
+
+    return {**_SCORERS, **UNSUPERVISED_SCORERS}
+
+
 def get_scorer(scoring):
     """Get a scorer by name: one of this package's, else scikit-learn's.
 
@@ -322,8 +342,9 @@ def get_scorer(scoring):
     make_scorer(accuracy_score, response_method='predict')
     """
     if isinstance(scoring, str):
-        if scoring in _SCORERS:
-            return copy.deepcopy(_SCORERS[scoring])
+        named = _named_scorers()
+        if scoring in named:
+            return copy.deepcopy(named[scoring])
         if scoring not in _sklearn_get_scorer_names():
             raise ValueError(
                 f"{scoring!r} is not a valid scoring value. Use one of {get_scorer_names()} "
@@ -333,7 +354,7 @@ def get_scorer(scoring):
 
 
 def get_scorer_names():
-    """Names of the target-domain scorers of this package.
+    """Names of the scorers of this package (``target_*`` and label-free ``unsupervised_*``).
 
     :func:`get_scorer` also accepts every name of ``sklearn.metrics.get_scorer_names()``.
 
@@ -347,4 +368,4 @@ def get_scorer_names():
     >>> get_scorer_names()[:2]
     ['target_accuracy', 'target_ari']
     """
-    return sorted(_SCORERS)
+    return sorted(_named_scorers())
