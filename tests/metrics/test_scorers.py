@@ -12,6 +12,7 @@ from sklearn.utils.metadata_routing import get_routing_for_object
 
 from skdomainclust.metrics import (
     TargetScorer,
+    UnsupervisedScorer,
     bcubed_f1,
     cluster_accuracy,
     get_scorer,
@@ -193,9 +194,11 @@ def test_per_row_metadata_is_sliced_to_the_scored_rows():
 def test_get_scorer_and_names():
     assert get_scorer_names() == sorted([
         "target_accuracy", "target_cluster_accuracy", "target_nmi", "target_pairwise_f1",
-        "target_bcubed_f1", "target_ari"])
+        "target_bcubed_f1", "target_ari", "unsupervised_entropy", "unsupervised_snd",
+        "unsupervised_kmeans_agreement"])
     for name in get_scorer_names():
-        assert isinstance(get_scorer(name), TargetScorer)
+        expected = TargetScorer if name.startswith("target_") else UnsupervisedScorer
+        assert isinstance(get_scorer(name), expected)
     # Fresh copies: changing one leaves the predefined scorer alone.
     assert get_scorer("target_nmi") is not target_nmi_scorer
     get_scorer("target_nmi").set_score_request(sample_domain=False)
