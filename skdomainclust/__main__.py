@@ -1,7 +1,9 @@
-"""Command line: ``python -m skdomainclust demo``."""
+"""Command line: ``python -m skdomainclust demo`` and ``python -m skdomainclust cluster``."""
 
 import argparse
 import sys
+
+from ._cli import add_cluster_command
 
 
 def _demo(args):
@@ -35,6 +37,7 @@ def build_parser():
                       help="torch CPU threads (default: torch's choice)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.set_defaults(func=_demo)
+    add_cluster_command(commands)
     return parser
 
 
