@@ -43,7 +43,8 @@ def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None
         Cluster (or class) labels.
     match : bool, default=True
         Relabel clusters with their Hungarian-matched class first; clusters left unmatched
-        (more clusters than classes) are gathered in a last column, "unmatched".
+        (more clusters than classes) are gathered in a last column, "unmatched". Use False
+        for class predictions (a classifier's ``predict``), which need no matching.
     normalize : bool, default=True
         Show each row as fractions of its class.
     ax : matplotlib Axes, default=None
@@ -80,8 +81,13 @@ def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None
         np.add.at(table, (np.searchsorted(classes, y_true), codes), 1)
         title = f"matched accuracy {100 * accuracy:.1f}%"
     else:
+        # Class predictions: columns are the predicted values as they are, and the diagonal
+        # is plain accuracy when they share the classes' values.
         table = contingency_matrix(y_true, y_pred).astype(float)
-        columns = [str(c) for c in np.unique(y_pred)]
+        predicted = np.unique(y_pred)
+        columns = [str(c) for c in predicted]
+        if np.array_equal(predicted, classes):
+            title = f"accuracy {100 * np.mean(y_true == y_pred):.1f}%"
     if normalize:
         table = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
     ax = _axes(ax)

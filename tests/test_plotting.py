@@ -38,6 +38,8 @@ def test_confusion_matrix_gathers_unmatched_clusters_and_counts_without_normalis
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "unmatched"]
     raw = plot_confusion_matrix(y_true, y_pred, match=False, normalize=False)
     np.testing.assert_array_equal(raw.images[0].get_array(), [[2, 1, 0], [0, 0, 3]])
+    classified = plot_confusion_matrix(y_true, np.array([0, 0, 1, 1, 1, 1]), match=False)
+    assert classified.get_title() == "accuracy 83.3%"
 
 
 def test_embedding_draws_one_group_per_label_with_names():

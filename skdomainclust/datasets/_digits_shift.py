@@ -138,21 +138,21 @@ def make_digits_shift(*, domains=("original", "rotated", "inverted", "noisy", "b
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        X : ndarray of float32, shape (1797, 64)
-            The transformed images, flattened row-major; values in [0, 1].
-        y : ndarray of int64, shape (1797,)
-            The digit (0..9).
-        domain : ndarray of int64, shape (1797,)
-            Index into ``domain_names``. Rows are grouped by domain, in the order of
-            ``domains``; inside a domain they follow the order of ``load_digits``.
-        domain_names : tuple of str
-            ``tuple(domains)``.
-        target_names : ndarray of int64, shape (10,)
-        digits_index : ndarray of int64, shape (1797,)
-            Row of each image in :func:`sklearn.datasets.load_digits`.
-        images : ndarray of float32, shape (1797, 1, 8, 8)
-            Only with ``return_images=True``; shares memory with ``X``.
-        DESCR : str
+        - ``X``: ndarray of float32, shape (1797, 64).
+          The transformed images, flattened row-major; values in [0, 1].
+        - ``y``: ndarray of int64, shape (1797,).
+          The digit (0..9).
+        - ``domain``: ndarray of int64, shape (1797,).
+          Index into ``domain_names``. Rows are grouped by domain, in the order of
+          ``domains``; inside a domain they follow the order of ``load_digits``.
+        - ``domain_names``: tuple of str.
+          ``tuple(domains)``.
+        - ``target_names``: ndarray of int64, shape (10,).
+        - ``digits_index``: ndarray of int64, shape (1797,).
+          Row of each image in :func:`sklearn.datasets.load_digits`.
+        - ``images``: ndarray of float32, shape (1797, 1, 8, 8).
+          Only with ``return_images=True``; shares memory with ``X``.
+        - ``DESCR``: str.
 
     Raises
     ------

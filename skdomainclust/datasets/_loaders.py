@@ -192,16 +192,16 @@ def load_office_caltech_surf(*, preprocessing="standard", data_home=None,
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        X : ndarray of float32, shape (2533, 800)
-        y : ndarray of int64, shape (2533,)
-            Class 0..9.
-        domain : ndarray of int64, shape (2533,)
-            Index into ``domain_names``; rows grouped by domain.
-        domain_names : tuple of str
-            ``("amazon", "caltech", "dslr", "webcam")``.
-        target_names : ndarray of str, shape (10,)
-            Class names (back_pack, bike, ...).
-        DESCR : str
+        - ``X``: ndarray of float32, shape (2533, 800).
+        - ``y``: ndarray of int64, shape (2533,).
+          Class 0..9.
+        - ``domain``: ndarray of int64, shape (2533,).
+          Index into ``domain_names``; rows grouped by domain.
+        - ``domain_names``: tuple of str.
+          ``("amazon", "caltech", "dslr", "webcam")``.
+        - ``target_names``: ndarray of str, shape (10,).
+          Class names (back_pack, bike, ...).
+        - ``DESCR``: str.
 
     Raises
     ------
@@ -246,14 +246,14 @@ def load_office_caltech_decaf(*, preprocessing="l2", data_home=None, download_if
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        X : ndarray of float32, shape (452, 4096)
-        y : ndarray of int64, shape (452,)
-        domain : ndarray of int64, shape (452,)
-        domain_names : tuple of str
-            ``("dslr", "webcam")``.
-        target_names : ndarray of str, shape (10,)
-            The same classes, in the same order, as the SURF release.
-        DESCR : str
+        - ``X``: ndarray of float32, shape (452, 4096).
+        - ``y``: ndarray of int64, shape (452,).
+        - ``domain``: ndarray of int64, shape (452,).
+        - ``domain_names``: tuple of str.
+          ``("dslr", "webcam")``.
+        - ``target_names``: ndarray of str, shape (10,).
+          The same classes, in the same order, as the SURF release.
+        - ``DESCR``: str.
 
     Examples
     --------
@@ -303,16 +303,16 @@ def load_mnist_usps_jda(*, preprocessing=None, return_images=False, data_home=No
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        X : ndarray of float32, shape (3800, 256)
-            Row-major 16x16 images.
-        y : ndarray of int64, shape (3800,)
-        domain : ndarray of int64, shape (3800,)
-        domain_names : tuple of str
-            ``("mnist", "usps")``.
-        target_names : ndarray of int64, shape (10,)
-        images : ndarray of float32, shape (3800, 1, 16, 16)
-            Only with ``return_images=True``.
-        DESCR : str
+        - ``X``: ndarray of float32, shape (3800, 256).
+          Row-major 16x16 images.
+        - ``y``: ndarray of int64, shape (3800,).
+        - ``domain``: ndarray of int64, shape (3800,).
+        - ``domain_names``: tuple of str.
+          ``("mnist", "usps")``.
+        - ``target_names``: ndarray of int64, shape (10,).
+        - ``images``: ndarray of float32, shape (3800, 1, 16, 16).
+          Only with ``return_images=True``.
+        - ``DESCR``: str.
 
     Examples
     --------
@@ -358,16 +358,16 @@ def load_usps(*, subset="all", image_size=16, return_images=False, data_home=Non
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        X : ndarray of float32, shape (n, image_size ** 2)
-        y : ndarray of int64, shape (n,)
-        domain : ndarray of int64, shape (n,)
-            All 0.
-        domain_names : tuple of str
-            ``("usps",)``.
-        target_names : ndarray of int64, shape (10,)
-        images : ndarray of float32, shape (n, 1, image_size, image_size)
-            Only with ``return_images=True``.
-        DESCR : str
+        - ``X``: ndarray of float32, shape (n, image_size ** 2).
+        - ``y``: ndarray of int64, shape (n,).
+        - ``domain``: ndarray of int64, shape (n,).
+          All 0.
+        - ``domain_names``: tuple of str.
+          ``("usps",)``.
+        - ``target_names``: ndarray of int64, shape (10,).
+        - ``images``: ndarray of float32, shape (n, 1, image_size, image_size).
+          Only with ``return_images=True``.
+        - ``DESCR``: str.
 
     Examples
     --------
@@ -414,16 +414,16 @@ def load_mnist(*, subset="test", image_size=28, return_images=False, data_home=N
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        X : ndarray of float32, shape (n, image_size ** 2)
-        y : ndarray of int64, shape (n,)
-        domain : ndarray of int64, shape (n,)
-            All 0.
-        domain_names : tuple of str
-            ``("mnist",)``.
-        target_names : ndarray of int64, shape (10,)
-        images : ndarray of float32, shape (n, 1, image_size, image_size)
-            Only with ``return_images=True``.
-        DESCR : str
+        - ``X``: ndarray of float32, shape (n, image_size ** 2).
+        - ``y``: ndarray of int64, shape (n,).
+        - ``domain``: ndarray of int64, shape (n,).
+          All 0.
+        - ``domain_names``: tuple of str.
+          ``("mnist",)``.
+        - ``target_names``: ndarray of int64, shape (10,).
+        - ``images``: ndarray of float32, shape (n, 1, image_size, image_size).
+          Only with ``return_images=True``.
+        - ``DESCR``: str.
 
     Examples
     --------
@@ -468,19 +468,19 @@ def load_mnist_m(*, image_size=32, grayscale=False, data_home=None, download_if_
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        images : ndarray of float32, shape (9001, C, image_size, image_size)
-            Channels first, values in [0, 1]; C is 3, or 1 with ``grayscale=True``.
-        X : ndarray of float32, shape (9001, C * image_size ** 2)
-            ``images`` flattened (a view of it).
-        y : ndarray of int64, shape (9001,)
-        domain : ndarray of int64, shape (9001,)
-            All 0.
-        domain_names : tuple of str
-            ``("mnist_m",)``.
-        target_names : ndarray of int64, shape (10,)
-        mnist_test_index : ndarray of int64, shape (9001,)
-            Row of the same digit in ``load_mnist(subset="test")``.
-        DESCR : str
+        - ``images``: ndarray of float32, shape (9001, C, image_size, image_size).
+          Channels first, values in [0, 1]; C is 3, or 1 with ``grayscale=True``.
+        - ``X``: ndarray of float32, shape (9001, C * image_size ** 2).
+          ``images`` flattened (a view of it).
+        - ``y``: ndarray of int64, shape (9001,).
+        - ``domain``: ndarray of int64, shape (9001,).
+          All 0.
+        - ``domain_names``: tuple of str.
+          ``("mnist_m",)``.
+        - ``target_names``: ndarray of int64, shape (10,).
+        - ``mnist_test_index``: ndarray of int64, shape (9001,).
+          Row of the same digit in ``load_mnist(subset="test")``.
+        - ``DESCR``: str.
 
     Examples
     --------
@@ -538,25 +538,25 @@ def load_omniglot(*, subset="background", image_size=32, normalize=True, data_ho
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        images : ndarray of float32, shape (n, 1, image_size, image_size)
-        X : ndarray of float32, shape (n, image_size ** 2)
-            ``images`` flattened (a view of it).
-        y : ndarray of int64, shape (n,)
-            Character label, 0..963 (background) or 0..658 (evaluation).
-        domain : ndarray of int64, shape (n,)
-            Alphabet index; equal to ``alphabet``.
-        domain_names : tuple of str
-            The alphabet names, so that :func:`stack_domains` can pick alphabets.
-        alphabet : ndarray of int64, shape (n,)
-        alphabet_names : tuple of str
-            Sorted alphabetically, spelt as the official folder names.
-        char_in_alphabet : ndarray of int64, shape (n,)
-            0-based character index inside its alphabet.
-        char_id : ndarray of int64, shape (n,)
-            Global Omniglot character id, 1..1623.
-        drawer : ndarray of int64, shape (n,)
-            0..19.
-        DESCR : str
+        - ``images``: ndarray of float32, shape (n, 1, image_size, image_size).
+        - ``X``: ndarray of float32, shape (n, image_size ** 2).
+          ``images`` flattened (a view of it).
+        - ``y``: ndarray of int64, shape (n,).
+          Character label, 0..963 (background) or 0..658 (evaluation).
+        - ``domain``: ndarray of int64, shape (n,).
+          Alphabet index; equal to ``alphabet``.
+        - ``domain_names``: tuple of str.
+          The alphabet names, so that :func:`stack_domains` can pick alphabets.
+        - ``alphabet``: ndarray of int64, shape (n,).
+        - ``alphabet_names``: tuple of str.
+          Sorted alphabetically, spelt as the official folder names.
+        - ``char_in_alphabet``: ndarray of int64, shape (n,).
+          0-based character index inside its alphabet.
+        - ``char_id``: ndarray of int64, shape (n,).
+          Global Omniglot character id, 1..1623.
+        - ``drawer``: ndarray of int64, shape (n,).
+          0..19.
+        - ``DESCR``: str.
 
     Notes
     -----
