@@ -9,9 +9,10 @@ import contextlib
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._contract import split_domains
+from ._contract import MASK_LABEL, split_domains
 from ._net import (
     EpochProgressBar,
     apply_in_batches,
@@ -116,3 +117,21 @@ class EmbeddingTransformerMixin(TransformerMixin):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+
+class TargetAccuracyMixin:
+    """``score`` of the domain adaptation classifiers: accuracy on the target rows.
+
+    Put it before ``ClassifierMixin`` in the bases, whose ``score`` would count every row.
+    """
+
+    def score(self, X, y, sample_domain=None):
+        """Accuracy on target rows if ``sample_domain`` is given, else on rows where ``y != -1``."""
+        y = np.asarray(y)
+        if sample_domain is not None:
+            rows = np.broadcast_to(np.asarray(sample_domain) < 0, y.shape)
+        else:
+            rows = y != MASK_LABEL if y.dtype.kind in "iuf" else np.ones(len(y), dtype=bool)
+        if not rows.any():
+            raise ValueError("No rows to score: every row is a source row or masked (y == -1).")
+        return accuracy_score(y[rows], self.predict(X)[rows])

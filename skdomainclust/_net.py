@@ -188,6 +188,42 @@ class IndexBatchIterator:
         return sum(1 for _ in self._bounds())
 
 
+def endless_batches(rows, size, *, shuffle=True, distinct=False):
+    """Yield batches of ``size`` entries of ``rows`` forever, walking fresh permutations.
+
+    The iterators that put several groups of rows in every batch (source and target, or one
+    block per domain) draw each group from one of these streams, so a small group is cycled
+    while a large one is walked through. Permutations come from torch's global generator,
+    which the net's seeding controls.
+
+    Parameters
+    ----------
+    rows : torch.Tensor of int64, shape (n,)
+        Row ids of the group (on the device of the data).
+    size : int
+        Rows per batch.
+    shuffle : bool, default=True
+        Draw permutations; False walks ``rows`` in order, again and again.
+    distinct : bool, default=False
+        Never repeat a row within one batch: batches hold ``min(size, n)`` rows, and rows
+        left over from one permutation are followed by the next permutation without them.
+        Otherwise batches are always full, a group smaller than ``size`` repeating rows.
+    """
+    if distinct:
+        size = min(size, len(rows))
+    pending = rows[:0]
+    while True:
+        while len(pending) < size:
+            order = (torch.randperm(len(rows), device=rows.device) if shuffle
+                     else torch.arange(len(rows), device=rows.device))
+            fresh = rows[order]
+            if distinct and len(pending):
+                fresh = fresh[~torch.isin(fresh, pending)]
+            pending = torch.cat([pending, fresh])
+        yield pending[:size]
+        pending = pending[size:]
+
+
 class DomainNet(NeuralNet):
     """skorch ``NeuralNet`` over :class:`DomainDataset` batches, with a divergence guard.
 

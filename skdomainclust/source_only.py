@@ -7,11 +7,9 @@ source domain achieves on the target without any adaptation.
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.metrics import accuracy_score
 from torch import nn
 
-from ._base import DeepDomainEstimator, EmbeddingTransformerMixin
-from ._contract import MASK_LABEL
+from ._base import DeepDomainEstimator, EmbeddingTransformerMixin, TargetAccuracyMixin
 from ._net import DomainNet, resolve_optimizer
 from .nn import build_encoder
 
@@ -36,7 +34,8 @@ class EncoderClassifier(nn.Module):
 # -- estimator ---------------------------------------------------------------------------------
 
 
-class SourceOnlyClassifier(ClassifierMixin, EmbeddingTransformerMixin, DeepDomainEstimator):
+class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin,
+                           DeepDomainEstimator):
     """Train an MLP (or any encoder) on the labelled source rows; predict every row.
 
     Target rows (``sample_domain < 0``) and masked rows (``y == -1``) are ignored in ``fit``,
@@ -164,13 +163,3 @@ class SourceOnlyClassifier(ClassifierMixin, EmbeddingTransformerMixin, DeepDomai
         return self._apply(lambda xb, db: encoder(xb), data.X, data.sample_domain,
                            device=self.net_.device).numpy()
 
-    def score(self, X, y, sample_domain=None):
-        """Accuracy on target rows if ``sample_domain`` is given, else on rows where ``y != -1``."""
-        y = np.asarray(y)
-        if sample_domain is not None:
-            rows = np.broadcast_to(np.asarray(sample_domain) < 0, y.shape)
-        else:
-            rows = y != MASK_LABEL if y.dtype.kind in "iuf" else np.ones(len(y), dtype=bool)
-        if not rows.any():
-            raise ValueError("No rows to score: every row is a source row or masked (y == -1).")
-        return accuracy_score(y[rows], self.predict(X)[rows])

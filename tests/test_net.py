@@ -85,3 +85,25 @@ def test_training_loss_falls_and_source_only_learns():
     losses = clf.net_.history[:, "train_loss"]
     assert losses[-1] < 0.5 * losses[0]
     assert clf.score(X, y, sample_domain=sd) > 0.8  # chance is 1/3
+
+
+def test_endless_batches_cycle_permutations_and_keep_batches_distinct_on_request():
+    import itertools
+
+    from skdomainclust._net import endless_batches
+
+    rows = torch.arange(10, 15)
+    # In order: the group is walked again and again, batches always full.
+    batches = list(itertools.islice(endless_batches(rows, 3, shuffle=False), 4))
+    assert [b.tolist() for b in batches] == [[10, 11, 12], [13, 14, 10], [11, 12, 13],
+                                             [14, 10, 11]]
+    # Shuffled: every row once per permutation.
+    torch.manual_seed(0)
+    drawn = torch.cat(list(itertools.islice(endless_batches(rows, 5), 3)))
+    assert sorted(drawn.tolist()) == sorted(rows.tolist() * 3)
+    # A group smaller than the batch: full batches repeat rows, distinct ones never do.
+    assert len(next(endless_batches(rows[:2], 5))) == 5
+    torch.manual_seed(1)
+    for batch in itertools.islice(endless_batches(rows, 4, distinct=True), 20):
+        assert len(batch) == 4 and len(set(batch.tolist())) == 4
+    assert len(next(endless_batches(rows[:2], 5, distinct=True))) == 2
