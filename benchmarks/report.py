@@ -102,8 +102,9 @@ def _family_tables(family, records, tasks):
                 f"{_fmt(np.mean([r['fit_seconds'] for r in runs]), 2)} | "
                 f"{_fmt(max(r['peak_rss_mb'] for r in runs), 0)} | {len(runs)} |")
         lines.append("")
-    extra_names = sorted({k for r in records for k, v in r.get("metrics", {}).items()
-                          if isinstance(v, (int, float))})
+    # Columns in the order the methods record them (e.g. P@1, P@5, P@15, then mAP).
+    extra_names = list(dict.fromkeys(k for r in records for k, v in r.get("metrics", {}).items()
+                                     if isinstance(v, (int, float))))
     if extra_names:
         lines.append(f"### {family}: method-specific metrics (mean over seeds)")
         lines.append("")
@@ -119,8 +120,25 @@ def _family_tables(family, records, tasks):
                     values = [r["metrics"][name] for r in runs if name in r.get("metrics", {})]
                     cells.append(_fmt(np.mean(values), 3) if values else "-")
                 lines.append(f"| {method} | {_short(task)} | " + " | ".join(cells) + " |")
+            average = _metrics_average(per_task, task_names, extra_names)
+            if average is not None:
+                lines.append(f"| {method} | Avg | " + " | ".join(average) + " |")
         lines.append("")
     return lines
+
+
+def _metrics_average(per_task, task_names, names):
+    """Cells of a method's mean over the family's tasks (each task first averaged over its
+    seeds), or None unless the family has several tasks and the method ran all of them."""
+    if len(task_names) < 2 or not all(per_task.get(t) for t in task_names):
+        return None
+    cells = []
+    for name in names:
+        means = [np.mean(values) for values in (
+            [r["metrics"][name] for r in per_task[t] if name in r.get("metrics", {})]
+            for t in task_names) if values]
+        cells.append(_fmt(np.mean(means), 3) if len(means) == len(task_names) else "-")
+    return cells
 
 
 def _micro_table(micro):
@@ -134,15 +152,23 @@ def _micro_table(micro):
 
 
 def write_report(results_path, tasks, out_path=None):
-    """Write the markdown report next to ``results_path``; return its path."""
-    out_path = out_path or os.path.join(os.path.dirname(results_path), "RESULTS.md")
+    """Write the markdown report next to ``results_path``; return its path.
+
+    The report of ``results.jsonl`` is ``RESULTS.md``; that of any other results file is the
+    same name with ``.md`` (``ucdir.jsonl`` -> ``ucdir.md``), so a targeted run written to its
+    own file never overwrites the main report.
+    """
+    if out_path is None:
+        stem = os.path.splitext(os.path.basename(results_path))[0]
+        name = "RESULTS.md" if stem == "results" else f"{stem}.md"
+        out_path = os.path.join(os.path.dirname(results_path), name)
     if not os.path.exists(results_path):
         return None
     latest, micro = _load(results_path)
     by_family = defaultdict(list)
     for record in latest.values():
         by_family[record["family"]].append(record)
-    lines = [HEADER]
+    lines = [HEADER.replace("`results.jsonl`", f"`{os.path.basename(results_path)}`")]
     lines += _micro_table(micro)
     for family in sorted(by_family):
         lines += _family_tables(family, by_family[family], tasks)

@@ -30,6 +30,19 @@ class CliMethod:
 METHODS = {
     "source-only": CliMethod("skdomainclust.SourceOnlyClassifier",
                              "MLP on the labelled source, no adaptation (baseline)", True, True),
+    "srdc": CliMethod("skdomainclust.SRDCAdapter",
+                      "SRDC: structurally regularised deep clustering", True, True),
+    "ccn": CliMethod("skdomainclust.CCNAdapter",
+                     "CCN+: source cross-entropy + learnable clustering objective on the "
+                     "target", True, True),
+    "acids": CliMethod("skdomainclust.ACIDSClusterer",
+                       "ACIDS: clustering from several unlabelled sources, then source-free "
+                       "adaptation (give --source twice or more)", False, False, min_sources=2),
+    "xdc": CliMethod("skdomainclust.XDCClusterer",
+                     "XDC: adversarial linkage-GCN clustering, K unknown", True, False),
+    "ucdir": CliMethod("skdomainclust.UCDIRRetriever",
+                       "UCDIR: cross-domain contrastive clustering (one unlabelled source)",
+                       False, False),
 }
 
 

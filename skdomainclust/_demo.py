@@ -66,10 +66,73 @@ def _source_only(data, seed):
     return model.predict(data.X[data.sample_domain < 0])
 
 
+def _ucdir(data, seed):
+    """UCDIR on the two domains, labels unused; the target's nearest prototype (a cluster)."""
+    from .ucdir import UCDIRRetriever
+
+    model = UCDIRRetriever(n_clusters=data.n_classes, max_epochs=20, warmup_epochs=5,
+                           saturation_epoch=12, alignment_epoch=12, random_state=seed)
+    model.fit(data.X, sample_domain=data.sample_domain)
+    target = data.sample_domain < 0
+    return model.predict(data.X[target], sample_domain=data.sample_domain[target])
+
+
+def _xdc(data, seed):
+    from . import XDCClusterer
+
+    model = XDCClusterer(random_state=seed)
+    model.fit(data.X, data.y, sample_domain=data.sample_domain)
+    return model.labels_[data.sample_domain < 0]
+
+
+def _acids(data, seed):
+    from . import ACIDSClusterer
+
+    X, sample_domain = data.multi_source  # two unlabelled sources, then the target rows
+    model = ACIDSClusterer(n_clusters=data.n_classes, max_epochs=30, adapt_epochs=30,
+                           random_state=seed)
+    model.fit(X[sample_domain >= 0], sample_domain=sample_domain[sample_domain >= 0])
+    return model.adapt(X[sample_domain < 0]).labels_
+
+
+def _srdc(data, seed):
+    from . import SRDCAdapter
+
+    model = SRDCAdapter(max_epochs=30, random_state=seed)
+    model.fit(data.X, data.y, sample_domain=data.sample_domain)
+    return model.predict(data.X[data.sample_domain < 0])
+
+
+def _ccn_clusterer(data, seed):
+    from . import CCNClusterer
+
+    # The similarity network G is fitted on the labelled source rows, then the target alone is
+    # clustered from G's pair predictions.
+    model = CCNClusterer(n_clusters=data.n_classes, max_epochs=30, random_state=seed)
+    model.fit(data.X, data.y, sample_domain=data.sample_domain)
+    return model.labels_[data.sample_domain < 0]
+
+
+def _ccn_adapter(data, seed):
+    from . import CCNAdapter
+
+    # CCN+: source cross-entropy + the clustering objective on the target, with the similarity
+    # network G fitted on the source labels.
+    model = CCNAdapter(max_epochs=15, random_state=seed)
+    model.fit(data.X, data.y, sample_domain=data.sample_domain)
+    return model.predict(data.X[data.sample_domain < 0])
+
+
 ENTRIES = [
     DemoEntry("k-means (target, true K)", _kmeans, labels_are_classes=False),
     DemoEntry("1-NN (source labels)", _one_nn, labels_are_classes=True),
     DemoEntry("SourceOnlyClassifier", _source_only, labels_are_classes=True),
+    DemoEntry("CCNClusterer (G on source labels)", _ccn_clusterer, labels_are_classes=False),
+    DemoEntry("CCNAdapter (CCN+)", _ccn_adapter, labels_are_classes=True),
+    DemoEntry("SRDCAdapter", _srdc, labels_are_classes=True),
+    DemoEntry("ACIDSClusterer (2 unlabelled sources)", _acids, labels_are_classes=False),
+    DemoEntry("UCDIRRetriever (nearest prototype)", _ucdir, labels_are_classes=False),
+    DemoEntry("XDCClusterer (no K)", _xdc, labels_are_classes=False),
 ]
 
 

@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skdomainclust import SourceOnlyClassifier
+from skdomainclust import (
+    ACIDSClusterer,
+    CCNAdapter,
+    CCNClusterer,
+    PairwiseSimilarity,
+    SourceOnlyClassifier,
+)
+from skdomainclust.srdc import SRDCAdapter
+from skdomainclust.ucdir import UCDIRRetriever
+from skdomainclust.xdc import XDCClusterer
 
 
 def make_shifted_blobs(n_per_class=30, n_classes=3, n_features=6, n_sources=1, n_targets=1,
@@ -34,6 +43,28 @@ def make_shifted_blobs(n_per_class=30, n_classes=3, n_features=6, n_sources=1, n
         domains.append(np.full(len(y), domain))
     return (np.concatenate(blocks).astype(np.float64), np.concatenate(labels),
             np.concatenate(domains))
+
+
+class DistanceSimilarity:
+    """Pairs closer than half the batch's mean squared distance are similar.
+
+    A CCN similarity callable for the shared suite: it needs no labels, pickles (module
+    level), and has a stable repr, so the test ids pytest-xdist compares across workers do
+    not carry a memory address.
+    """
+
+    def __call__(self, X):
+        d2 = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+        return (d2 < d2.mean() / 2).astype(np.float32)
+
+    def __repr__(self):
+        return "DistanceSimilarity()"
+
+    def __eq__(self, other):  # stateless: clone's copies compare equal
+        return isinstance(other, DistanceSimilarity)
+
+    def __hash__(self):
+        return hash(DistanceSimilarity)
 
 
 @dataclass
@@ -72,5 +103,149 @@ CASES = [
             "check_classifiers_classes": "uses -1 as a class label, which the data contract "
             "reserves for unlabelled rows",
         },
+    ),
+    Case(
+        XDCClusterer(hidden_dims=(16,), embedding_dim=8, gcn_dims=(16, 8),
+                     domain_hidden_dims=(16,), max_epochs=2, batch_size=16, random_state=0),
+        needs_source_labels=True,
+        needs_target=True,
+        # sklearn's checks fit on fully labelled y (no row marked as target) or without y; XDC
+        # needs both labelled source rows and target rows, so every check that fits fails
+        # before doing what it checks. The shared suite above covers the same ground with data
+        # that has a target.
+        expected_failed_checks={name: "fits without target rows (y has no -1, no sample_domain)"
+                                if name != "check_clustering" else
+                                "fits without y, but XDC needs labelled source rows"
+                                for name in (
+            "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters",
+            "check_dtype_object", "check_estimators_dtypes", "check_estimators_fit_returns_self",
+            "check_estimators_nan_inf", "check_estimators_overwrite_params",
+            "check_estimators_pickle", "check_f_contiguous_array_estimator",
+            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_check_is_fitted",
+            "check_fit_idempotent", "check_fit_score_takes_y",
+            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+            "check_n_features_in", "check_n_features_in_after_fitting",
+            "check_pipeline_consistency", "check_positive_only_tag_during_fit",
+            "check_readonly_memmap_input", "check_transformer_data_not_an_array",
+            "check_transformer_general", "check_transformer_preserve_dtypes",
+        )},
+    ),
+    Case(
+        ACIDSClusterer(n_clusters=3, hidden_dims=(16,), n_subheads=2, max_epochs=4,
+                       adapt_epochs=2, batch_size=16, n_neighbors=3, random_state=0),
+        n_sources=2,
+        # sklearn's checks fit without sample_domain, so every row falls in one source domain
+        # (or the target) and ACIDS refuses fewer than two source domains, a documented error;
+        # every check that fits fails before doing what it checks. The shared suite above
+        # covers the same ground with two source domains and a target.
+        expected_failed_checks={name: "fits without sample_domain: a single source domain, "
+                                "and ACIDS needs at least two" for name in (
+            "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters",
+            "check_dtype_object", "check_estimators_dtypes", "check_estimators_fit_returns_self",
+            "check_estimators_nan_inf", "check_estimators_overwrite_params",
+            "check_estimators_pickle", "check_f_contiguous_array_estimator",
+            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_check_is_fitted",
+            "check_fit_idempotent", "check_fit_score_takes_y",
+            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+            "check_n_features_in", "check_n_features_in_after_fitting",
+            "check_pipeline_consistency", "check_positive_only_tag_during_fit",
+            "check_readonly_memmap_input",
+        )},
+    ),
+    Case(
+        SRDCAdapter(hidden_dims=(32,), bottleneck_dim=16, max_epochs=4, warmup_epochs=1,
+                    batch_size=16, random_state=0),
+        needs_source_labels=True,
+        needs_target=True,
+        # Like XDC: sklearn's checks fit on fully labelled y (no target row) or without y, and
+        # SRDC refuses both (an adapter without target rows would silently not adapt), so every
+        # check that fits fails before doing what it checks. The shared suite above covers the
+        # same ground with data that has a target.
+        expected_failed_checks={name: "fits without target rows (y has no -1, no sample_domain)"
+                                if name != "check_clustering" else
+                                "fits without y, but SRDC needs labelled source rows"
+                                for name in (
+            "check_classifier_data_not_an_array", "check_classifiers_classes",
+            "check_classifiers_one_label", "check_classifiers_regression_target",
+            "check_classifiers_train", "check_clustering", "check_dict_unchanged",
+            "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
+            "check_estimators_fit_returns_self", "check_estimators_nan_inf",
+            "check_estimators_overwrite_params", "check_estimators_pickle",
+            "check_f_contiguous_array_estimator", "check_fit2d_1feature",
+            "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+            "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance", "check_n_features_in",
+            "check_n_features_in_after_fitting", "check_pipeline_consistency",
+            "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+            "check_supervised_y_2d", "check_transformer_data_not_an_array",
+            "check_transformer_general",
+        )},
+    ),
+    Case(
+        UCDIRRetriever(n_clusters=3, hidden_dims=(16,), projection_dims=(16,), embedding_dim=8,
+                       max_epochs=4, warmup_epochs=1, saturation_epoch=2, alignment_epoch=2,
+                       batch_size=16, kmeans_n_init=2, kmeans_n_iter=5, mixup_neighbors=3,
+                       random_state=0),
+        # sklearn's checks fit without sample_domain, on fully labelled y (every row source
+        # domain 0) or without y (every row target -1): one domain, and UCDIR needs exactly two
+        # (a documented error), so every check that fits fails before doing what it checks.
+        # The shared suite above covers the same ground with a source and a target domain.
+        expected_failed_checks={name: "fits without sample_domain: a single domain, and UCDIR "
+                                "needs exactly two" for name in (
+            "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters",
+            "check_dtype_object", "check_estimators_dtypes", "check_estimators_fit_returns_self",
+            "check_estimators_nan_inf", "check_estimators_overwrite_params",
+            "check_estimators_pickle", "check_f_contiguous_array_estimator",
+            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_check_is_fitted",
+            "check_fit_idempotent", "check_fit_score_takes_y",
+            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+            "check_n_features_in", "check_n_features_in_after_fitting",
+            "check_pipeline_consistency", "check_positive_only_tag_during_fit",
+            "check_readonly_memmap_input", "check_transformer_data_not_an_array",
+            "check_transformer_general",
+        )},
+    ),
+    Case(
+        PairwiseSimilarity(hidden_dims=(16, 8), max_epochs=3, lr=1e-2, random_state=0),
+        needs_source_labels=True,
+        expected_failed_checks={
+            name: "predict clusters the rows it is given (average linkage on pair "
+            "predictions), so a subset or a reordering gives other cluster ids"
+            for name in ("check_methods_sample_order_invariance",
+                         "check_methods_subset_invariance")
+        },
+    ),
+    Case(
+        # A similarity callable: the clusterer needs no labels and passes sklearn's checks.
+        CCNClusterer(n_clusters=3, similarity=DistanceSimilarity(), hidden_dims=(16,),
+                     max_epochs=10, lr=1e-2, batch_size=32, random_state=0),
+    ),
+    Case(
+        # similarity=None: G is fitted on the source labels, inside the suite's every fit.
+        CCNAdapter(adversarial=True, hidden_dims=(16,), domain_hidden_dims=(16,), max_epochs=3,
+                   source_batch_size=8, target_batch_size=16, random_state=0),
+        needs_source_labels=True,
+        needs_target=True,
+        # Like SRDC: sklearn's checks fit on fully labelled y (no target row) or without y, and
+        # CCN+ refuses both (without target rows it would silently not adapt), so every check
+        # that fits fails before doing what it checks. The shared suite above covers the same
+        # ground with data that has a target.
+        expected_failed_checks={name: "fits without target rows (y has no -1, no sample_domain)"
+                                for name in (
+            "check_classifier_data_not_an_array", "check_classifiers_classes",
+            "check_classifiers_one_label", "check_classifiers_regression_target",
+            "check_classifiers_train", "check_dict_unchanged",
+            "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
+            "check_estimators_fit_returns_self", "check_estimators_nan_inf",
+            "check_estimators_overwrite_params", "check_estimators_pickle",
+            "check_f_contiguous_array_estimator", "check_fit2d_1feature",
+            "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+            "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance", "check_n_features_in",
+            "check_n_features_in_after_fitting", "check_pipeline_consistency",
+            "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+            "check_supervised_y_2d", "check_transformer_data_not_an_array",
+            "check_transformer_general", "check_transformer_preserve_dtypes",
+        )},
     ),
 ]

@@ -51,3 +51,18 @@ def test_report_averages_seeds_and_tasks(tmp_path):
     report = open(write_report(str(path), {})).read()
     assert "| m | 45.0 | 65.0 | 55.0 +- 5.0 | 2 |" in report
     assert "P@1" in report
+
+
+def test_report_averages_method_metrics_and_names_its_file_after_the_results(tmp_path):
+    records = [
+        {"method": "r", "task": f"ret:a->{t}", "family": "ret", "seed": 0,
+         "fit_seconds": 1.0, "peak_rss_mb": 100.0, "metrics": {"P@5": p5, "P@1": p1}}
+        for t, p1, p5 in [("b", 0.2, 0.1), ("c", 0.4, 0.3)]
+    ]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    out = write_report(str(path), {})
+    assert out == str(tmp_path / "mine.md")  # a targeted run never overwrites RESULTS.md
+    report = open(out).read()
+    assert "| method | task | P@5 | P@1 |" in report  # recorded order, not sorted
+    assert "| r | Avg | 0.200 | 0.300 |" in report

@@ -115,3 +115,47 @@ def test_help_explains_every_option(capsys):
                    "--x-key", "--y-key", "--label-column", "--no-standardize", "--seed",
                    "--device", "--verbose"):
         assert option in text
+
+
+def _fast_params(estimator_class):
+    """The shared suite's small settings for this estimator, as --param options."""
+    import ast
+
+    from ._cases import CASES
+
+    case = next(c for c in CASES if type(c.estimator) is estimator_class)
+    defaults = estimator_class().get_params(deep=False)
+    options = []
+    for name, value in case.estimator.get_params(deep=False).items():
+        if name in ("random_state", "n_clusters") or value == defaults[name]:
+            continue
+        try:
+            ast.literal_eval(repr(value))
+        except (ValueError, SyntaxError):
+            continue  # not a literal (e.g. a callable): keep the default
+        options += ["--param", f"{name}={value!r}"]
+    return options
+
+
+@pytest.mark.parametrize("method", ["srdc", "ccn", "acids", "xdc", "ucdir"])
+def test_every_method_clusters_feature_files(method, tmp_path):
+    from skdomainclust._cli import METHODS, _estimator_class
+
+    spec = METHODS[method]
+    X, y, sample_domain = make_shifted_blobs(n_per_class=20, n_sources=spec.min_sources,
+                                             shift=0.3, seed=5)
+    sources = []
+    for domain in range(spec.min_sources):
+        rows = sample_domain == domain
+        np.savez(tmp_path / f"s{domain}.npz", X=X[rows], y=y[rows])
+        sources += ["--source", str(tmp_path / f"s{domain}.npz")]
+    np.savez(tmp_path / "t.npz", X=X[sample_domain < 0], y=y[sample_domain < 0])
+    stream = io.StringIO()
+    args = build_parser().parse_args([
+        "cluster", "--method", method, *sources, "--target", str(tmp_path / "t.npz"),
+        "--output", str(tmp_path / "o.csv"), "--n-clusters", "3",
+        *_fast_params(_estimator_class(spec.estimator))])
+    metrics = run_cluster(args, stream=stream)
+    labels = _read_labels(tmp_path / "o.csv")
+    assert len(labels) == 60
+    assert set(metrics) == {"ACC %", "NMI %", "pairwise F1", "BCubed F1"}

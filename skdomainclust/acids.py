@@ -1,0 +1,816 @@
+"""ACIDS (Menapace, Lathuilière & Ricci, ECCV 2020): clustering from several unlabelled source
+domains, then source-free adaptation to an unlabelled target domain.
+
+Phase 1 (:meth:`ACIDSClusterer.fit` on source rows) trains an IIC network whose batch-norms
+are domain-specific (one affine-free batch-norm per source domain and a shared affine, see
+:mod:`skdomainclust.nn.dsbn`), maximising the mutual information between the cluster
+assignments of two random views while minimising the mutual information between domain and
+cluster (so that every domain spreads over the clusters alike). Phase 2
+(:meth:`ACIDSClusterer.adapt` on target rows alone, no source data) estimates the target
+slot's batch-norm statistics, then maximises the two-view mutual information on the target
+with confident predictions of the plain view replaced by one-hot pivots.
+
+The specification is ``specs/METHODS.md`` section 3; the differences from the authors' code are
+listed in the class docstring.
+"""
+
+import copy
+import math
+
+import numpy as np
+import torch
+from sklearn.base import ClusterMixin
+from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
+from torch import nn
+
+from ._base import DeepDomainEstimator
+from ._net import DomainDataset, DomainNet, endless_batches, resolve_optimizer
+from .losses.mutual_info import (
+    domain_cluster_joint,
+    ema_joint,
+    mutual_information,
+    pivot_one_hot,
+    view_joint,
+)
+from .nn import build_encoder
+from .nn.dsbn import convert_to_dsbn, domain_slots, dsbn_layers
+from .nn.views import FeatureView, ImageView
+
+__all__ = ["ACIDSClusterer", "DomainBalancedIterator"]
+
+#: Heads of the network: the overclustering head A and the K-way head B.
+HEAD_A, HEAD_B = 0, 1
+
+#: Column of ``ACIDSModule.ema_ready`` for each kind of moving average.
+_EMA = {"view": 0, "domain": 1}
+
+
+# -- batching ----------------------------------------------------------------------------------
+
+
+class DomainBalancedIterator:
+    """Batches holding ``batch_size`` rows of *every* domain of a :class:`DomainDataset`.
+
+    ACIDS stores each batch contiguously by domain, the same number of rows per domain (54 of
+    each of three sources in the authors' code), so that every domain's batch-norm slot sees a
+    full batch and the domain-cluster joint has balanced rows. An epoch is
+    ``mean_d ceil(N_d / batch_size)`` batches; each domain cycles through fresh permutations
+    of its rows, so small domains are repeated and large ones fully visited on average.
+
+    Parameters
+    ----------
+    dataset : DomainDataset
+    batch_size : int
+        Rows per domain in a batch.
+    shuffle : bool
+        Draw permutations (torch's global generator); False walks the rows in order.
+    drop_last : ignored
+        Accepted for skorch's iterator interface; batches are always full.
+    """
+
+    def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
+        if not isinstance(dataset, DomainDataset):
+            raise TypeError("DomainBalancedIterator iterates over a DomainDataset.")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        domains = dataset.sample_domain
+        self.groups = [torch.nonzero(domains == d).squeeze(1) for d in torch.unique(domains)]
+
+    def __len__(self):
+        return max(1, int(np.mean([math.ceil(len(g) / self.batch_size) for g in self.groups])))
+
+    def __iter__(self):
+        streams = [endless_batches(rows, self.batch_size, shuffle=self.shuffle)
+                   for rows in self.groups]
+        for _ in range(len(self)):
+            yield self.dataset[torch.cat([next(stream) for stream in streams])]
+
+
+# -- module ------------------------------------------------------------------------------------
+
+
+class ACIDSModule(nn.Module):
+    """Trunk with domain-specific batch-norm, two IIC heads of ``n_subheads`` subheads each.
+
+    Parameters
+    ----------
+    trunk : nn.Module
+        Feature extractor (its batch-norms already converted, or plain when
+        ``domain_specific_bn`` is False in the estimator).
+    n_features : int
+        Width of the trunk's output.
+    source_domains : sequence of int
+        Source domain ids, sorted; slot ``i`` is ``source_domains[i]`` and the target slot is
+        ``len(source_domains)``.
+    head_sizes : (int, int)
+        Clusters of head A (overclustering) and head B (the K-way head).
+    n_subheads : int
+    plain_view, transformed_view : nn.Module
+        The two random views of a training batch.
+
+    Notes
+    -----
+    The moving averages of the joint matrices live in buffers (``view_ema_{h}`` of shape
+    ``(n_subheads, k_h, k_h)``, ``domain_ema_{h}`` of shape ``(n_subheads, M, k_h)``) so they
+    travel with a pickled model; ``ema_ready`` says which hold a value yet.
+    """
+
+    def __init__(self, trunk, n_features, source_domains, head_sizes, n_subheads, plain_view,
+                 transformed_view):
+        super().__init__()
+        self.trunk = trunk
+        self.plain_view = plain_view
+        self.transformed_view = transformed_view
+        self.n_subheads = int(n_subheads)
+        self.head_sizes = tuple(int(k) for k in head_sizes)
+        self.heads = nn.ModuleList(nn.Linear(n_features, self.n_subheads * k)
+                                   for k in self.head_sizes)
+        self.register_buffer("source_domains",
+                             torch.as_tensor(np.asarray(source_domains), dtype=torch.long))
+        n_sources = len(source_domains)
+        for h, k in enumerate(self.head_sizes):
+            self.register_buffer(f"view_ema_{h}", torch.zeros(self.n_subheads, k, k))
+            self.register_buffer(f"domain_ema_{h}", torch.zeros(self.n_subheads, n_sources, k))
+        self.register_buffer("ema_ready", torch.zeros(len(self.head_sizes), 2, dtype=torch.bool))
+        self._dsbn = dsbn_layers(trunk)
+
+    @property
+    def n_sources(self):
+        return len(self.source_domains)
+
+    @property
+    def target_slot(self):
+        return self.n_sources
+
+    def slots(self, sample_domain):
+        """Slot of every row: the index of its source domain, or the target slot if < 0."""
+        sample_domain = torch.as_tensor(sample_domain, device=self.source_domains.device)
+        target = sample_domain < 0
+        position = torch.searchsorted(self.source_domains, sample_domain.clamp_min(0))
+        position = position.clamp_max(self.n_sources - 1)
+        known = self.source_domains[position] == sample_domain
+        if not bool((known | target).all()):
+            unknown = torch.unique(sample_domain[~(known | target)]).tolist()
+            raise ValueError(
+                f"sample_domain holds source domain ids {unknown} that were not seen in fit "
+                f"(known: {self.source_domains.tolist()}); pass target rows with a negative id."
+            )
+        slots = torch.where(target, torch.full_like(position, self.target_slot), position)
+        first = slots[:1]
+        if len(slots) and bool((slots == first).all()):
+            return int(first)  # one domain: the fast path of the batch-norm layers
+        return slots
+
+    def features(self, X, slots):
+        with domain_slots(self._dsbn, slots):
+            return self.trunk(X)
+
+    def head_probs(self, features, head):
+        """Softmax assignments of ``head``, shape ``(n_subheads, B, k)``."""
+        logits = self.heads[head](features).view(len(features), self.n_subheads, -1)
+        return torch.softmax(logits, dim=-1).transpose(0, 1)
+
+    def forward(self, X, sample_domain=None, index=None, head=HEAD_B):
+        slots = self.slots(sample_domain) if sample_domain is not None else self.target_slot
+        return self.head_probs(self.features(X, slots), head)
+
+    # -- moving averages --------------------------------------------------------------------
+
+    def ema(self, kind, head):
+        return getattr(self, f"{kind}_ema_{head}") if self.ema_ready[head, _EMA[kind]] else None
+
+    def store_ema(self, kind, head, value):
+        getattr(self, f"{kind}_ema_{head}").copy_(value.detach())
+        self.ema_ready[head, _EMA[kind]] = True
+
+    def reset_ema(self):
+        self.ema_ready.zero_()
+
+    # -- batch-norm statistics --------------------------------------------------------------
+
+    def pool_source_statistics_into_target_slot(self):
+        """Target slot <- the mixture of the source slots' statistics (before any target)."""
+        with torch.no_grad():
+            for layer in self._dsbn:
+                means = layer.running_mean[:self.n_sources]
+                variances = layer.running_var[:self.n_sources]
+                layer.running_mean[self.target_slot] = means.mean(0)
+                layer.running_var[self.target_slot] = (variances.mean(0)
+                                                       + means.var(0, unbiased=False))
+
+    def estimate_target_statistics(self, X, batch_size):
+        """Target slot <- batch statistics of ``X`` (train-mode, no-gradient passes).
+
+        The slot is reset and filled with a cumulative average over batches of ``X``, as the
+        authors' "double eval" does; only the batch-norm layers run in train mode (no
+        dropout), and nothing else in the network changes.
+        """
+        if not self._dsbn:
+            return
+        was_training = self.training
+        momenta = [layer.momentum for layer in self._dsbn]
+        self.eval()
+        for layer in self._dsbn:
+            layer.reset_slot(self.target_slot)
+            layer.momentum = None
+            layer.train()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(X), batch_size):
+                    chunk = X[start:start + batch_size]
+                    if len(chunk) < 2 and start > 0:
+                        break  # a single trailing row has no batch statistics
+                    self.features(chunk, self.target_slot)
+        finally:
+            for layer, momentum in zip(self._dsbn, momenta):
+                layer.momentum = momentum
+            self.train(was_training)
+
+
+# -- net ---------------------------------------------------------------------------------------
+
+
+class ACIDSNet(DomainNet):
+    """skorch net of ACIDS: two views per batch, MI losses on heads A and B.
+
+    ``phase`` is ``"source"`` (two-view MI minus the weighted domain-cluster MI) or
+    ``"target"`` (two-view MI with one-hot pivots). With ``alternate_heads`` epoch ``e`` of a
+    phase trains head A when ``e`` is even and head B when it is odd, as the authors' loop
+    does; otherwise every step trains both heads (the sum of their losses).
+    """
+
+    def __init__(self, *args, phase="source", domain_weight=10.0, warmup_epochs=8,
+                 ema_alpha=0.3, pivot_threshold=0.95, alternate_heads=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.phase = phase
+        self.domain_weight = domain_weight
+        self.warmup_epochs = warmup_epochs
+        self.ema_alpha = ema_alpha
+        self.pivot_threshold = pivot_threshold
+        self.alternate_heads = alternate_heads
+        self.phase_start = 0
+
+    @property
+    def phase_epoch(self):
+        """0-based epoch index within the current phase (valid while training)."""
+        return len(self.history) - 1 - self.phase_start
+
+    @property
+    def active_heads(self):
+        """Heads trained in the current epoch."""
+        if not self.alternate_heads:
+            return [HEAD_A, HEAD_B]
+        return [HEAD_A] if self.phase_epoch % 2 == 0 else [HEAD_B]
+
+    def domain_lambda(self):
+        """``domain_weight * min(1, e / warmup_epochs)`` in phase 1, 0 in phase 2."""
+        if self.phase != "source" or not self.domain_weight:
+            return 0.0
+        ramp = 1.0 if self.warmup_epochs <= 0 else min(1.0, self.phase_epoch / self.warmup_epochs)
+        return float(self.domain_weight) * ramp
+
+    def infer(self, x, **fit_params):
+        """Trunk features of both views of a training batch: ``(f_plain, f_tf, slots)``.
+
+        With a neighbour table set (``neighbours_``, ``(N, k)`` row indices into the training
+        rows ``neighbour_X_``), the transformed view is taken of a random one of each row's
+        ``k`` nearest same-domain neighbours instead of the row itself.
+        """
+        module = self.module_
+        slots = module.slots(x["sample_domain"])
+        other = x["X"]
+        table = getattr(self, "neighbours_", None)
+        if table is not None:
+            pick = torch.randint(table.shape[1], (len(other),), device=table.device)
+            other = self.neighbour_X_[table[x["index"], pick]]
+        plain = module.features(module.plain_view(x["X"]), slots)
+        transformed = module.features(module.transformed_view(other), slots)
+        return plain, transformed, slots
+
+    def head_losses(self, plain, transformed, slots, head):
+        """Per-subhead loss of ``head``: ``-MI(EMA P) + lambda_e MI(EMA J)`` (phase 1) or
+        ``-MI(EMA P(pivots, p'))`` (phase 2); updates the head's moving averages."""
+        module = self.module_
+        plain = module.head_probs(plain, head)
+        transformed = module.head_probs(transformed, head)
+        if self.phase == "target":
+            plain = pivot_one_hot(plain, self.pivot_threshold)
+        joint = ema_joint(view_joint(plain, transformed), module.ema("view", head),
+                          self.ema_alpha)
+        module.store_ema("view", head, joint)
+        losses = -mutual_information(joint)
+        weight = self.domain_lambda()
+        if weight:
+            index = (torch.full((plain.shape[1],), slots, device=plain.device)
+                     if isinstance(slots, int) else slots)
+            domain = (domain_cluster_joint(plain, index, module.n_sources)
+                      + domain_cluster_joint(transformed, index, module.n_sources)) / 2
+            domain = ema_joint(domain, module.ema("domain", head), self.ema_alpha)
+            module.store_ema("domain", head, domain)
+            losses = losses + weight * mutual_information(domain)
+        return losses
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
+        """Sum over the active heads of the mean subhead loss; head B's per-subhead losses
+        are kept in ``subhead_losses_`` (for the subhead selection)."""
+        total = 0.0
+        self.subhead_losses_ = None
+        for head in self.active_heads:
+            losses = self.head_losses(*y_pred, head)
+            if head == HEAD_B:
+                self.subhead_losses_ = losses.detach()
+            total = total + losses.mean()
+        return total
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, _ = unpack_data(batch)
+        y_pred = self.infer(Xi)
+        loss = self.get_loss(y_pred, None, X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": None}
+
+
+class SubheadLossRecorder(Callback):
+    """Record each epoch's phase, heads and mean loss of each head-B subhead in the history."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.total_, self.batches_ = 0.0, 0
+
+    def on_batch_end(self, net, training=True, **kwargs):
+        if training and net.subhead_losses_ is not None:
+            self.total_ = self.total_ + net.subhead_losses_.cpu()
+            self.batches_ += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("phase", net.phase)
+        net.history.record("heads", net.active_heads)
+        if self.batches_:
+            net.history.record("subhead_loss", (self.total_ / self.batches_).tolist())
+
+
+# -- estimator ---------------------------------------------------------------------------------
+
+
+def domain_neighbours(X, sample_domain, n_neighbors, chunk=2048):
+    """The ``n_neighbors`` nearest rows of each row within its own domain (cosine similarity).
+
+    Parameters
+    ----------
+    X : Tensor of shape (N, ...)
+        Rows (flattened for the similarity).
+    sample_domain : Tensor of shape (N,)
+    n_neighbors : int
+        Capped at the size of the smallest domain minus one (at least 1: a domain of one row
+        is its own neighbour).
+
+    Returns
+    -------
+    LongTensor of shape (N, k): row indices into ``X``, the row itself excluded.
+    """
+    flat = torch.nn.functional.normalize(X.flatten(1).float(), dim=1)
+    domains = torch.unique(sample_domain)
+    sizes = [int((sample_domain == d).sum()) for d in domains]
+    k = max(1, min(int(n_neighbors), min(sizes) - 1))
+    table = torch.empty((len(X), k), dtype=torch.long, device=X.device)
+    for d in domains:
+        rows = torch.nonzero(sample_domain == d).squeeze(1)
+        if len(rows) == 1:
+            table[rows] = rows
+            continue
+        members = flat[rows]
+        for start in range(0, len(rows), chunk):
+            block = members[start:start + chunk] @ members.t()
+            local = torch.arange(start, start + len(block), device=X.device)
+            block[torch.arange(len(block), device=X.device), local] = -float("inf")
+            table[rows[start:start + chunk]] = rows[block.topk(k, dim=1).indices]
+    return table
+
+
+
+def _default_views(image):
+    """(plain, transformed) views: light vs strong augmentation of images or feature vectors."""
+    if image:
+        return (ImageView(crop_scale=(0.8, 1.0), flip_prob=0.0, brightness=0.0, contrast=0.0,
+                          saturation=0.0),
+                ImageView(crop_scale=(0.5, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
+                          saturation=0.4))
+    return (FeatureView(noise=0.1),
+            FeatureView(noise=0.25, mask_prob=0.2, jitter=0.1))
+
+
+class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
+    """Cluster from several unlabelled source domains, then adapt to a target without them.
+
+    ``fit(X, sample_domain=...)`` on two or more unlabelled source domains trains the
+    clustering network (phase 1); ``adapt(X_target)`` adapts it to an unlabelled target
+    domain without any source data (phase 2). ``fit`` with target rows present
+    (``sample_domain < 0``) runs both phases. ``y`` is accepted for API compatibility and
+    ignored.
+
+    The network (METHODS.md section 3) is a trunk whose batch-norms are domain-specific (one
+    affine-free batch-norm per source domain plus a target slot, with a shared affine), then
+    two IIC heads of ``n_subheads`` linear-softmax subheads: head A with
+    ``overcluster_factor * n_clusters`` clusters and head B with ``n_clusters``.
+
+    - Phase 1 minimises, averaged over subheads, ``-MI(P) + lambda_e MI(J)``: ``P`` is the
+      symmetrised joint of the assignments of two random views of each row, ``J`` the joint
+      of domain and cluster (averaged over the two views), both moving-averaged over batches
+      with ``ema_alpha``; ``lambda_e = domain_weight * min(1, e / warmup_epochs)``. Each batch
+      holds ``batch_size`` rows of every source domain.
+    - Phase 2 re-estimates the target slot's batch-norm statistics from the target rows
+      (train-mode passes, no gradient), then minimises ``-MI(P(p~, p'))`` where ``p~`` is the
+      plain view's assignment with rows of confidence ``>= pivot_threshold`` replaced by their
+      one-hot argmax, moving-averaged with ``adapt_ema_alpha``. Batches hold
+      ``batch_size * n_source_domains`` target rows (the authors use the same size in both
+      phases).
+
+    The two views of a row are ``plain_view(x)`` and ``transformed_view(x')``, where ``x'`` is
+    ``x`` itself, or with ``n_neighbors > 0`` a random one of its ``n_neighbors`` nearest rows
+    of the same domain (cosine similarity; found once per phase: in input space in phase 1,
+    in ``adapt_neighbour_space`` in phase 2). Neighbour pairs are the "mixing with a
+    same-domain kNN neighbour" of METHODS.md's feature-vector adaptation; without them,
+    noise-only views of feature vectors let IIC settle on arbitrary balanced partitions.
+
+    With ``alternate_heads`` epoch ``e`` of a phase trains head A if ``e`` is even and head B
+    if odd, as the authors' loop does; the default trains both heads at every step (the sum
+    of their losses), which shares each trunk pass between the heads.
+
+    **Prediction** uses head B's *best subhead*: the one with the lowest mean training loss
+    over the last epoch that trained head B in the latest phase (``best_subhead_``; the
+    per-subhead losses are in ``subhead_losses_``), the IIC rule. Rows are normalised by
+    their domain's batch-norm slot: target rows (``sample_domain < 0``, the default) by the
+    target slot, which holds the target statistics after ``adapt`` and the pooled statistics
+    of the source slots before it.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters K (head B).
+    overcluster_factor : int, default=5
+        Head A has ``overcluster_factor * n_clusters`` clusters (the paper: 7 for PACS).
+    n_subheads : int, default=5
+    hidden_dims : tuple of int, default=(512, 256)
+        Hidden widths of the default MLP trunk (ignored when ``encoder`` is given).
+    encoder : None, nn.Module class or instance, default=None
+        Trunk. None is an MLP over feature vectors; pass a conv net (e.g.
+        :class:`skdomainclust.nn.convnet.ConvNet`) for images ``(n, C, H, W)``. Its batch-norm
+        layers are made domain-specific; an instance is copied, never modified.
+    domain_specific_bn : bool, default=True
+        Use domain-specific batch-norm; False keeps ordinary batch-norm shared by every
+        domain (with ``domain_weight=0`` this is plain IIC on the pooled sources).
+    domain_weight : float, default=10.0
+        Weight of the domain-cluster MI term (0 disables domain alignment).
+    warmup_epochs : int, default=8
+        Epochs of the linear warm-up of ``domain_weight``.
+    ema_alpha : float, default=0.3
+        Moving-average factor of the joints in phase 1.
+    adapt_ema_alpha : float, default=0.5
+        Moving-average factor in phase 2.
+    pivot_threshold : float, default=0.95
+        Confidence above which a plain-view assignment becomes a one-hot pivot in phase 2.
+    views : None or (nn.Module, nn.Module), default=None
+        The plain and transformed views. None: for feature vectors Gaussian noise of 0.1 std
+        (plain) and 0.25 std with 20% masking and 10% multiplicative jitter (transformed),
+        noise scaled by each dimension's standard deviation on the training rows; for images
+        a light crop (plain) and crop, flip and intensity jitter (transformed). See
+        :mod:`skdomainclust.nn.views`.
+    n_neighbors : int, default=10
+        Same-domain neighbours the transformed view is drawn from; 0 uses the row itself.
+    adapt_neighbour_space : {"input", "features"}, default="input"
+        Where phase 2 finds the target neighbours: the input rows, or the trunk's embedding
+        of them (after the target statistics are estimated).
+    alternate_heads : bool, default=False
+        Alternate heads A and B by epoch (the authors' schedule) instead of training both at
+        every step.
+    optimizer : {"adam", "adamw", "sgd"} or torch.optim.Optimizer class, default="adam"
+    lr : float, default=3e-3
+    adapt_lr : float or None, default=None
+        Learning rate of phase 2 (None: ``lr``); the optimizer state is kept.
+    weight_decay : float, default=0.0
+    max_epochs : int, default=40
+        Epochs of phase 1.
+    adapt_epochs : int, default=40
+        Epochs of phase 2; 0 only re-estimates the target batch-norm statistics.
+    batch_size : int, default=64
+        Rows per source domain in a phase-1 batch.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Clusters of the rows of the last ``fit`` (or of ``adapt``'s target rows).
+    best_subhead_ : int
+        Head-B subhead used by ``predict``: the lowest mean training loss over the last
+        epoch that trained head B in the latest phase (see **Prediction** above).
+    subhead_losses_ : ndarray of shape (n_subheads,)
+        Mean training loss per head-B subhead over the epoch that chose ``best_subhead_``.
+    source_domains_ : ndarray of int
+        Source domain ids seen in phase 1 (slot order).
+    adapted_ : bool
+        Whether phase 2 has run.
+    net_ : skorch.NeuralNet
+        ``net_.history`` records each epoch's ``phase``, ``heads`` and ``subhead_loss``.
+    n_features_in_ : int
+    device_ : str
+
+    Notes
+    -----
+    Differences from the authors' code (documented choices, not omissions): the trunk and
+    views follow the feature-vector adaptation of METHODS.md (no Sobel input), with the
+    neighbour pairs above; the target statistics are estimated at the start of phase 2 only
+    (strictly source-free), never during phase 1; the phase-2 moving averages start afresh
+    rather than from the phase-1 ones; heads are trained jointly by default; the subheads
+    keep PyTorch's default initialisation (the authors' N(0, 0.01) suits a ResNet-18's
+    large features, and left small MLP trunks stuck at the uniform assignment); the subhead
+    is selected by training loss (the paper's rule is not in its code); ``lr`` is 3e-3 for
+    small trunks (the authors use 1e-4 with a ResNet-18).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdomainclust import ACIDSClusterer
+    >>> rng = np.random.default_rng(0)
+    >>> centres = 4 * rng.normal(size=(3, 5))
+    >>> y = np.repeat(np.arange(3), 40)
+    >>> X = np.concatenate([centres[y] + rng.normal(size=(120, 5)) + shift for shift in (0, 1, 2)])
+    >>> sample_domain = np.repeat([0, 1, -1], 120)
+    >>> model = ACIDSClusterer(n_clusters=3, max_epochs=10, adapt_epochs=4, random_state=0)
+    >>> model.fit(X, sample_domain=sample_domain).labels_.shape
+    (360,)
+    """
+
+    __metadata_request__adapt = {"sample_domain": True}
+
+    def __init__(self, n_clusters=8, overcluster_factor=5, n_subheads=5, hidden_dims=(512, 256),
+                 encoder=None, domain_specific_bn=True, domain_weight=10.0, warmup_epochs=8,
+                 ema_alpha=0.3, adapt_ema_alpha=0.5, pivot_threshold=0.95, views=None,
+                 n_neighbors=10, adapt_neighbour_space="input", alternate_heads=False,
+                 optimizer="adam", lr=3e-3, adapt_lr=None, weight_decay=0.0, max_epochs=40,
+                 adapt_epochs=40, batch_size=64, device="auto", random_state=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.overcluster_factor = overcluster_factor
+        self.n_subheads = n_subheads
+        self.hidden_dims = hidden_dims
+        self.encoder = encoder
+        self.domain_specific_bn = domain_specific_bn
+        self.domain_weight = domain_weight
+        self.warmup_epochs = warmup_epochs
+        self.ema_alpha = ema_alpha
+        self.adapt_ema_alpha = adapt_ema_alpha
+        self.pivot_threshold = pivot_threshold
+        self.views = views
+        self.n_neighbors = n_neighbors
+        self.adapt_neighbour_space = adapt_neighbour_space
+        self.alternate_heads = alternate_heads
+        self.optimizer = optimizer
+        self.lr = lr
+        self.adapt_lr = adapt_lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.adapt_epochs = adapt_epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _check_params(self, n_rows):
+        def positive_int(name, minimum=1):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+        positive_int("n_clusters", 2)
+        positive_int("overcluster_factor")
+        positive_int("n_subheads")
+        positive_int("batch_size", 2)
+        positive_int("max_epochs")
+        positive_int("adapt_epochs", 0)
+        positive_int("warmup_epochs", 0)
+        positive_int("n_neighbors", 0)
+        if self.adapt_neighbour_space not in ("input", "features"):
+            raise ValueError("adapt_neighbour_space must be 'input' or 'features', got "
+                             f"{self.adapt_neighbour_space!r}.")
+        for name in ("ema_alpha", "adapt_ema_alpha"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}.")
+        if not 0 < self.pivot_threshold <= 1:
+            raise ValueError(f"pivot_threshold must be in (0, 1], got {self.pivot_threshold!r}.")
+        if self.domain_weight < 0:
+            raise ValueError(f"domain_weight must be >= 0, got {self.domain_weight!r}.")
+        if self.n_clusters > n_rows:
+            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of rows "
+                             f"({n_rows}).")
+
+    def _build_views(self, image):
+        if self.views is None:
+            return _default_views(image)
+        try:
+            plain, transformed = self.views
+        except (TypeError, ValueError):
+            raise TypeError("views must be None or a pair (plain, transformed) of "
+                            f"torch modules, got {self.views!r}.") from None
+        for view in (plain, transformed):
+            if not isinstance(view, nn.Module):
+                raise TypeError(f"each view must be a torch.nn.Module, got {view!r}.")
+        return copy.deepcopy(plain), copy.deepcopy(transformed)
+
+    @staticmethod
+    def _scale_views(module, X):
+        """Noise scales of the feature views from the rows being trained on."""
+        for view in (module.plain_view, module.transformed_view):
+            if hasattr(view, "set_scale"):
+                view.set_scale(X)
+                view.to(module.source_domains.device)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def fit(self, X, y=None, sample_domain=None):
+        """Phase 1 on the source rows; then phase 2 on the target rows if there are any.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+            Source (and optionally target) rows stacked.
+        y : ignored
+            Accepted for API compatibility (and validated for length); labels are never used.
+        sample_domain : array-like of int
+            ``>= 0`` a source domain id (two or more distinct ids needed), ``< 0`` target.
+
+        Returns
+        -------
+        self
+        """
+        data = self._validate_fit_data(X, y, sample_domain, min_source_domains=2)
+        source, target = data.source_mask, data.target_mask
+        self._check_params(int(source.sum()))
+        self.source_domains_ = data.source_domains
+        image = data.X.ndim == 4
+        with self._fit_context():
+            encoder, width = build_encoder(self.encoder, data.X.shape[1:],
+                                           hidden_dims=self.hidden_dims)
+            if self.domain_specific_bn:
+                encoder = convert_to_dsbn(encoder, len(self.source_domains_) + 1)
+            plain, transformed = self._build_views(image)
+            k = int(self.n_clusters)
+            self.net_ = ACIDSNet(
+                ACIDSModule,
+                module__trunk=encoder,
+                module__n_features=width,
+                module__source_domains=self.source_domains_,
+                module__head_sizes=(int(self.overcluster_factor) * k, k),
+                module__n_subheads=self.n_subheads,
+                module__plain_view=plain,
+                module__transformed_view=transformed,
+                iterator_train=DomainBalancedIterator,
+                optimizer=resolve_optimizer(self.optimizer),
+                optimizer__weight_decay=self.weight_decay,
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                device=self.device_,
+                callbacks=[("subheads", SubheadLossRecorder()),
+                           *self._callbacks("ACIDS (sources)")],
+                phase="source",
+                domain_weight=self.domain_weight,
+                warmup_epochs=self.warmup_epochs,
+                ema_alpha=self.ema_alpha,
+                pivot_threshold=self.pivot_threshold,
+                alternate_heads=self.alternate_heads,
+            )
+            self.net_.initialize()
+            self._scale_views(self.net_.module_, data.X[source])
+            self._train_phase(data.X[source], data.sample_domain[source])
+            self.net_.module_.pool_source_statistics_into_target_slot()
+            self._select_subhead(keep_previous=False)
+            self.adapted_ = False
+            if target.any():
+                self._adapt(data.X[target])
+                self._select_subhead()
+        self.labels_ = self._predict_rows(data.X, data.sample_domain)
+        return self
+
+    def adapt(self, X, sample_domain=None):
+        """Phase 2: adapt the fitted network to unlabelled target rows, without source data.
+
+        Estimates the target batch-norm statistics of ``X``, then trains ``adapt_epochs``
+        epochs of two-view mutual information with one-hot pivots. Only ``X`` is used; the
+        source rows of ``fit`` are not kept and not needed.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+            Target rows only.
+        sample_domain : None, int or array-like of int
+            Must be negative (target) if given.
+
+        Returns
+        -------
+        self
+        """
+        data = self._validate_predict_data(X, sample_domain)
+        if not data.target_mask.all():
+            raise ValueError("adapt takes target rows only (sample_domain < 0): it is the "
+                             "source-free phase.")
+        if len(data.X) < 2:
+            raise ValueError("adapt needs at least 2 target rows.")
+        if self.n_clusters > len(data.X):
+            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of "
+                             f"target rows ({len(data.X)}).")
+        with self._fit_context():
+            self._adapt(data.X)
+        self._select_subhead()
+        self.labels_ = self._predict_rows(data.X, data.sample_domain)
+        return self
+
+    def _adapt(self, X_target):
+        net, module = self.net_, self.net_.module_
+        n_sources = len(self.source_domains_)
+        batch_size = int(self.batch_size) * n_sources
+        X_target = torch.as_tensor(X_target, dtype=torch.float32, device=net.device)
+        module.estimate_target_statistics(X_target, batch_size)
+        self.adapted_ = True
+        if not self.adapt_epochs:
+            return
+        self._scale_views(module, X_target)
+        module.reset_ema()
+        lr = self.lr if self.adapt_lr is None else self.adapt_lr
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.phase = "target"
+        net.ema_alpha = self.adapt_ema_alpha
+        net.phase_start = len(net.history)
+        net.batch_size = batch_size
+        net.max_epochs = self.adapt_epochs
+        self._train_phase(X_target, np.full(len(X_target), -1, dtype=np.int64),
+                          space=self.adapt_neighbour_space)
+
+    def _train_phase(self, X, sample_domain, space="input"):
+        """Train the net on ``X`` for its ``max_epochs``; neighbour views when asked.
+
+        The rows (and their neighbour table) are held by the net only while it trains, so
+        no training data stays in the fitted model.
+        """
+        net = self.net_
+        X = torch.as_tensor(X, dtype=torch.float32, device=net.device)
+        domains = torch.as_tensor(sample_domain, dtype=torch.long, device=net.device)
+        if self.n_neighbors:
+            net.neighbour_X_ = X
+            points = X
+            if space == "features":  # the trunk's embedding, each row through its own slot
+                module = net.module_.eval()
+                points = self._apply(lambda xb, db: module.features(xb, module.slots(db)),
+                                     X, sample_domain, device=net.device).to(net.device)
+            net.neighbours_ = domain_neighbours(points, domains, self.n_neighbors)
+        try:
+            net.partial_fit({"X": X, "sample_domain": domains})
+        finally:
+            net.neighbour_X_ = net.neighbours_ = None
+
+    def _select_subhead(self, keep_previous=True):
+        """Best head-B subhead: lowest mean loss over the last head-B epoch of the last phase.
+
+        Without such an epoch (e.g. one epoch with ``alternate_heads``) the choice of phase 1
+        is kept after ``adapt`` (``keep_previous``), and subhead 0 is taken after phase 1,
+        never a choice left over from an earlier ``fit``.
+        """
+        history = self.net_.history
+        phase = self.net_.phase
+        for row in reversed(history):
+            if "subhead_loss" in row and row.get("phase") == phase:
+                losses = np.asarray(row["subhead_loss"], dtype=float)
+                break
+        else:  # no head-B epoch in this phase (e.g. a single epoch): keep the previous choice
+            if keep_previous and hasattr(self, "best_subhead_"):
+                return
+            losses = np.zeros(self.n_subheads)
+        self.subhead_losses_ = losses
+        self.best_subhead_ = int(np.argmin(losses))
+
+    # -- inference --------------------------------------------------------------------------
+
+    def _predict_rows(self, X, sample_domain):
+        return self._proba_rows(X, sample_domain).argmax(dim=1).numpy()
+
+    def _proba_rows(self, X, sample_domain):
+        module = self.net_.module_.eval()
+        subhead = self.best_subhead_
+        return self._apply(lambda xb, db: module(xb, db, head=HEAD_B)[subhead], X,
+                           sample_domain, device=self.net_.device)
+
+    def predict_proba(self, X, sample_domain=None):
+        """Cluster probabilities of the best subhead, shape (n_samples, n_clusters)."""
+        data = self._validate_predict_data(X, sample_domain)
+        return self._proba_rows(data.X, data.sample_domain).numpy().astype(np.float64)
+
+    def predict(self, X, sample_domain=None):
+        """Cluster of every row (target rows by default; see ``sample_domain``)."""
+        data = self._validate_predict_data(X, sample_domain)
+        return self._predict_rows(data.X, data.sample_domain)
