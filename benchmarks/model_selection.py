@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.model_selection [--methods ...] [--tasks ...] [--seed 0]``
 
-For each method, a small grid is searched on every Office-Caltech10 SURF task with
+For each method, a small grid is searched on every Office-Caltech10 SURF task (the
+leave-one-domain-out SURF tasks for multi-source ACIDS) with
 ``GridSearchCV`` under metadata routing, transductively as unsupervised domain adaptation
 does: one split that fits on every row (target labels masked by the estimator's contract)
 and scores the target rows. The scorers are the oracle (target accuracy, or Hungarian
@@ -32,31 +33,60 @@ from sklearn.model_selection import GridSearchCV
 
 from skdomainclust.metrics import get_scorer
 
+from .methods import discover
 from .run import RESULTS_DIR, SHARED_DATA, _commit
 from .tasks import SURF_DOMAINS, standard_tasks
 
 LABEL_FREE = ("unsupervised_entropy", "unsupervised_snd", "unsupervised_kmeans_agreement")
 
 
+SURF_TASKS = tuple(f"surf:{s}->{t}" for s, t in permutations(SURF_DOMAINS, 2))
+
+
 @dataclass(frozen=True)
 class Search:
-    """One method's search: how to build it, what to vary, how the oracle scores it."""
+    """One method's search: how to build it, what to vary, how the oracle scores it.
+
+    ``oracle`` is ``"target_accuracy"`` for classifiers, ``"target_cluster_accuracy"`` (or
+    ``"target_pairwise_f1"`` for methods scored by it) for clusterers. ``tasks`` defaults to
+    the 12 SURF tasks; multi-source methods use the leave-one-domain-out SURF tasks.
+    """
 
     make: callable
     grid: dict
-    oracle: str  # "target_accuracy" for classifiers, "target_cluster_accuracy" otherwise
+    oracle: str
+    tasks: tuple = SURF_TASKS
 
 
-def _source_only(seed):
-    from skdomainclust import SourceOnlyClassifier
+def _maker(name, **fixed):
+    def make(seed):
+        import skdomainclust
 
-    return SourceOnlyClassifier(random_state=seed)
+        return getattr(skdomainclust, name)(random_state=seed, **fixed)
+
+    return make
 
 
+_source_only = _maker("SourceOnlyClassifier")
+ACIDS_SURF_TASKS = tuple(f"acids_surf:{d}" for d in SURF_DOMAINS)
+
+# Small grids (two to four candidates) over the parameter each method is most sensitive to,
+# so that a whole table stays affordable on a CPU.
 SEARCHES = {
-    "SourceOnlyClassifier": Search(_source_only,
-                                   {"lr": [1e-4, 1e-3, 1e-2], "weight_decay": [0.0, 1e-3]},
+    "SourceOnlyClassifier": Search(_source_only, {"lr": [1e-4, 1e-3, 1e-2]},
                                    "target_accuracy"),
+    "SRDCAdapter": Search(_maker("SRDCAdapter"),
+                          {"input_dropout": [0.0, 0.5], "warmup_epochs": [0, 10]},
+                          "target_accuracy"),
+    "CCNAdapter": Search(_maker("CCNAdapter"), {"cluster_weight": [0.3, 1.0, 3.0]},
+                         "target_accuracy"),
+    "ACIDSClusterer": Search(_maker("ACIDSClusterer", n_clusters=10),
+                             {"domain_weight": [1.0, 10.0]}, "target_cluster_accuracy",
+                             ACIDS_SURF_TASKS),
+    "XDCClusterer": Search(_maker("XDCClusterer"), {"adversarial_weight": [0.03, 0.1, 0.3]},
+                           "target_pairwise_f1"),
+    "UCDIRRetriever": Search(_maker("UCDIRRetriever", n_clusters=10),
+                             {"cluster_weight": [0.5, 1.0]}, "target_cluster_accuracy"),
 }
 
 
@@ -98,14 +128,37 @@ def summarise(rows_by_task):
     return summary
 
 
-def write_markdown(path, summaries, n_tasks):
-    lines = ["# Label-free model selection on Office-Caltech10 SURF", "",
-             f"Each cell: target accuracy (%) of the candidate the scorer picks, mean over "
-             f"{n_tasks} tasks, and (in brackets) on how many tasks it is the oracle's pick. "
-             "Reproduce with `python -m benchmarks.model_selection`.", "",
-             "| method | grid | " + " | ".join(("oracle", *LABEL_FREE, "mean candidate"))
-             + " |", "|" + "---|" * (3 + len(LABEL_FREE) + 1)]
-    for method, (grid, summary) in summaries.items():
+def load_records(path):
+    """``{method: {task: [(params, scores), ...]}}`` from the results file, the latest record
+    of each (method, task, params, seed) winning."""
+    latest = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                r = json.loads(line)
+                key = (r["method"], r["task"], json.dumps(r["params"], sort_keys=True), r["seed"])
+                latest[key] = r
+    grouped = {}
+    for r in latest.values():
+        grouped.setdefault(r["method"], {}).setdefault(r["task"], []).append(
+            (r["params"], r["scores"]))
+    return grouped
+
+
+def write_markdown(path, records):
+    """The summary table of every method in ``records`` (see :func:`load_records`)."""
+    lines = ["# Label-free model selection", "",
+             "Each cell: target score (%) of the candidate the scorer picks, mean over the "
+             "method's tasks, and (in brackets) on how many tasks it is the oracle's pick. The "
+             "oracle is target accuracy (classifiers), Hungarian accuracy (clusterers) or "
+             "pairwise F1 (XDC); \"n/a\": the method has no predict_proba. Reproduce with "
+             "`python -m benchmarks.model_selection`.", "",
+             "| method | tasks | grid | " + " | ".join(("oracle", *LABEL_FREE, "mean candidate"))
+             + " |", "|" + "---|" * (4 + len(LABEL_FREE) + 1)]
+    for method in sorted(records):
+        by_task = records[method]
+        n_tasks = len(by_task)
+        summary = summarise(by_task)
         cells = []
         for name in ("oracle", *LABEL_FREE, "mean candidate"):
             cell = summary[name]
@@ -116,8 +169,11 @@ def write_markdown(path, summaries, n_tasks):
             else:
                 cells.append(f"{cell['mean_oracle_of_pick']:.1f} "
                              f"({cell['tasks_matching_oracle']}/{n_tasks})")
+        grid = SEARCHES[method].grid if method in SEARCHES else {}
         grid_text = "; ".join(f"{k} in {v}" for k, v in grid.items())
-        lines.append(f"| {method} | {grid_text} | " + " | ".join(cells) + " |")
+        family = sorted({task.split(":")[0] for task in by_task})
+        lines.append(f"| {method} | {n_tasks} {'/'.join(family)} | {grid_text} | "
+                     + " | ".join(cells) + " |")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
 
@@ -135,16 +191,15 @@ def main(argv=None):
     if os.path.isdir(SHARED_DATA):
         os.environ.setdefault("SKDOMAINCLUST_DATA", SHARED_DATA)
 
-    tasks = standard_tasks()
-    names = args.tasks or [f"surf:{s}->{t}" for s, t in permutations(SURF_DOMAINS, 2)]
+    _, extra_tasks = discover()
+    tasks = {**standard_tasks(), **extra_tasks}
     os.makedirs(args.results_dir, exist_ok=True)
-    summaries = {}
-    with open(os.path.join(args.results_dir, "model_selection.jsonl"), "a",
-              encoding="utf-8") as out:
+    results = os.path.join(args.results_dir, "model_selection.jsonl")
+    with open(results, "a", encoding="utf-8") as out:
         for method in args.methods or sorted(SEARCHES):
             search = SEARCHES[method]
             rows_by_task = {}
-            for name in names:
+            for name in args.tasks or search.tasks:
                 start = time.perf_counter()
                 X, y, sample_domain = tasks[name].load()
                 rows_by_task[name] = search_one(search, X, y, sample_domain, args.seed)
@@ -156,9 +211,8 @@ def main(argv=None):
                 best = max(rows_by_task[name], key=lambda row: row[1]["oracle"])
                 print(f"{method} {name}: {time.perf_counter() - start:.0f} s, oracle best "
                       f"{100 * best[1]['oracle']:.1f} with {best[0]}", flush=True)
-            summaries[method] = (search.grid, summarise(rows_by_task))
     report = os.path.join(args.results_dir, "MODEL_SELECTION.md")
-    write_markdown(report, summaries, len(names))
+    write_markdown(report, load_records(results))
     print(open(report, encoding="utf-8").read())
     return 0
 

@@ -178,8 +178,18 @@ def write_report(results_path, tasks, out_path=None):
 
 
 if __name__ == "__main__":
+    # python -m benchmarks.report [results.jsonl ...]: rewrite the report of each results file
+    # (default: every runner results file in benchmarks/results).
+    import glob
+    import sys
+
     from .methods import discover
-    from .run import RESULTS_FILE
+    from .run import RESULTS_DIR
     from .tasks import standard_tasks
 
-    print(write_report(RESULTS_FILE, {**standard_tasks(), **discover()[1]}))
+    all_tasks = {**standard_tasks(), **discover()[1]}
+    paths = sys.argv[1:] or sorted(
+        path for path in glob.glob(os.path.join(RESULTS_DIR, "*.jsonl"))
+        if os.path.basename(path) != "model_selection.jsonl")  # its own report
+    for path in paths:
+        print(write_report(path, all_tasks))
