@@ -94,6 +94,27 @@ class Case:
         return make_shifted_blobs(n_sources=self.n_sources, seed=seed)
 
 
+#: sklearn checks that fit on fully labelled y or without y, never with a target domain: an
+#: estimator that needs target rows (or several domains) refuses them before checking anything.
+CHECKS_THAT_FIT = (
+    "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self", "check_estimators_nan_inf",
+    "check_estimators_overwrite_params", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_predict1d",
+    "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_n_features_in", "check_n_features_in_after_fitting", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+)
+#: The same, for classifiers and for transformers.
+CLASSIFIER_CHECKS_THAT_FIT = (
+    "check_classifier_data_not_an_array", "check_classifiers_classes",
+    "check_classifiers_one_label", "check_classifiers_regression_target",
+    "check_classifiers_train", "check_supervised_y_2d",
+)
+TRANSFORMER_CHECKS_THAT_FIT = ("check_transformer_data_not_an_array", "check_transformer_general")
+
+
 CASES = [
     Case(
         SourceOnlyClassifier(hidden_dims=(32,), max_epochs=15, lr=1e-2, batch_size=32,
@@ -117,17 +138,8 @@ CASES = [
                                 if name != "check_clustering" else
                                 "fits without y, but XDC needs labelled source rows"
                                 for name in (
-            "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters",
-            "check_dtype_object", "check_estimators_dtypes", "check_estimators_fit_returns_self",
-            "check_estimators_nan_inf", "check_estimators_overwrite_params",
-            "check_estimators_pickle", "check_f_contiguous_array_estimator",
-            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_check_is_fitted",
-            "check_fit_idempotent", "check_fit_score_takes_y",
-            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-            "check_n_features_in", "check_n_features_in_after_fitting",
-            "check_pipeline_consistency", "check_positive_only_tag_during_fit",
-            "check_readonly_memmap_input", "check_transformer_data_not_an_array",
-            "check_transformer_general", "check_transformer_preserve_dtypes",
+            *CHECKS_THAT_FIT, *TRANSFORMER_CHECKS_THAT_FIT, "check_clustering",
+            "check_transformer_preserve_dtypes",
         )},
     ),
     Case(
@@ -139,18 +151,8 @@ CASES = [
         # every check that fits fails before doing what it checks. The shared suite above
         # covers the same ground with two source domains and a target.
         expected_failed_checks={name: "fits without sample_domain: a single source domain, "
-                                "and ACIDS needs at least two" for name in (
-            "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters",
-            "check_dtype_object", "check_estimators_dtypes", "check_estimators_fit_returns_self",
-            "check_estimators_nan_inf", "check_estimators_overwrite_params",
-            "check_estimators_pickle", "check_f_contiguous_array_estimator",
-            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_check_is_fitted",
-            "check_fit_idempotent", "check_fit_score_takes_y",
-            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-            "check_n_features_in", "check_n_features_in_after_fitting",
-            "check_pipeline_consistency", "check_positive_only_tag_during_fit",
-            "check_readonly_memmap_input",
-        )},
+                                "and ACIDS needs at least two"
+                                for name in (*CHECKS_THAT_FIT, "check_clustering")},
     ),
     Case(
         SRDCAdapter(hidden_dims=(32,), bottleneck_dim=16, max_epochs=4, warmup_epochs=1,
@@ -165,20 +167,8 @@ CASES = [
                                 if name != "check_clustering" else
                                 "fits without y, but SRDC needs labelled source rows"
                                 for name in (
-            "check_classifier_data_not_an_array", "check_classifiers_classes",
-            "check_classifiers_one_label", "check_classifiers_regression_target",
-            "check_classifiers_train", "check_clustering", "check_dict_unchanged",
-            "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
-            "check_estimators_fit_returns_self", "check_estimators_nan_inf",
-            "check_estimators_overwrite_params", "check_estimators_pickle",
-            "check_f_contiguous_array_estimator", "check_fit2d_1feature",
-            "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
-            "check_fit_score_takes_y", "check_methods_sample_order_invariance",
-            "check_methods_subset_invariance", "check_n_features_in",
-            "check_n_features_in_after_fitting", "check_pipeline_consistency",
-            "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
-            "check_supervised_y_2d", "check_transformer_data_not_an_array",
-            "check_transformer_general",
+            *CHECKS_THAT_FIT, *CLASSIFIER_CHECKS_THAT_FIT, *TRANSFORMER_CHECKS_THAT_FIT,
+            "check_clustering",
         )},
     ),
     Case(
@@ -192,17 +182,7 @@ CASES = [
         # The shared suite above covers the same ground with a source and a target domain.
         expected_failed_checks={name: "fits without sample_domain: a single domain, and UCDIR "
                                 "needs exactly two" for name in (
-            "check_clustering", "check_dict_unchanged", "check_dont_overwrite_parameters",
-            "check_dtype_object", "check_estimators_dtypes", "check_estimators_fit_returns_self",
-            "check_estimators_nan_inf", "check_estimators_overwrite_params",
-            "check_estimators_pickle", "check_f_contiguous_array_estimator",
-            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_check_is_fitted",
-            "check_fit_idempotent", "check_fit_score_takes_y",
-            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-            "check_n_features_in", "check_n_features_in_after_fitting",
-            "check_pipeline_consistency", "check_positive_only_tag_during_fit",
-            "check_readonly_memmap_input", "check_transformer_data_not_an_array",
-            "check_transformer_general",
+            *CHECKS_THAT_FIT, *TRANSFORMER_CHECKS_THAT_FIT, "check_clustering",
         )},
     ),
     Case(
@@ -232,20 +212,8 @@ CASES = [
         # ground with data that has a target.
         expected_failed_checks={name: "fits without target rows (y has no -1, no sample_domain)"
                                 for name in (
-            "check_classifier_data_not_an_array", "check_classifiers_classes",
-            "check_classifiers_one_label", "check_classifiers_regression_target",
-            "check_classifiers_train", "check_dict_unchanged",
-            "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
-            "check_estimators_fit_returns_self", "check_estimators_nan_inf",
-            "check_estimators_overwrite_params", "check_estimators_pickle",
-            "check_f_contiguous_array_estimator", "check_fit2d_1feature",
-            "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
-            "check_fit_score_takes_y", "check_methods_sample_order_invariance",
-            "check_methods_subset_invariance", "check_n_features_in",
-            "check_n_features_in_after_fitting", "check_pipeline_consistency",
-            "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
-            "check_supervised_y_2d", "check_transformer_data_not_an_array",
-            "check_transformer_general", "check_transformer_preserve_dtypes",
+            *CHECKS_THAT_FIT, *CLASSIFIER_CHECKS_THAT_FIT, *TRANSFORMER_CHECKS_THAT_FIT,
+            "check_transformer_preserve_dtypes",
         )},
     ),
 ]
