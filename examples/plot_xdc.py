@@ -4,7 +4,8 @@ XDC: clustering a target domain without knowing K
 
 :class:`~skdomainclust.XDCClusterer` learns, on labelled MNIST digits, which pairs of nearby
 rows belong together (a GCN over instance pivot subgraphs), with a gradient-reversal domain
-classifier pulling USPS digits into the same embedding. The USPS clusters then come out of
+classifier making the GCN's view of a USPS neighbourhood look like its view of an MNIST one
+(it reads the link embeddings of both domains' subgraphs). The USPS clusters then come out of
 link propagation: the number of clusters is found, not given. Scores are the pairwise and
 BCubed F1 of identity clustering.
 """

@@ -46,14 +46,16 @@ class XDCModule(nn.Module):
 
     def __init__(self, encoder, n_features, embedding_dim=128, gcn_dims=(256, 256, 128, 128),
                  domain_hidden_dims=(1024, 1024), domain_dropout=0.5, adversarial=True,
-                 node_similarity=False):
+                 node_similarity=False, align="links"):
         super().__init__()
         self.encoder = encoder
         self.node_similarity = bool(node_similarity)
         self.projection = nn.Linear(n_features, embedding_dim)
         self.gcn = LinkGCN(embedding_dim + self.node_similarity, gcn_dims)
+        # The domain classifier reads what is aligned: embeddings, or the GCN's link embeddings.
+        domain_in = embedding_dim if align == "features" else int(gcn_dims[-1])
         self.domain_classifier = (
-            MLP(embedding_dim, domain_hidden_dims, out_features=2, batch_norm=False,
+            MLP(domain_in, domain_hidden_dims, out_features=2, batch_norm=False,
                 dropout=domain_dropout) if adversarial else None
         )
 
@@ -163,17 +165,23 @@ class SourceGraphRefresh(Callback):
         module = net.module_
         was_training = module.training
         module.eval()
+        n_graph = len(rows)
         with torch.no_grad():
             source_X = state["source_X"]
-            emb = torch.cat([module.embed(source_X[rows[i:i + 4096]])
-                             for i in range(0, len(rows), 4096)])
+            emb = _embed_in_chunks(module, source_X[rows])
             k = min(net.graph_k_, len(rows) - 1)
             # The graph in source row ids; rows outside this epoch's draw are never reached.
             knn = torch.full((len(source_X), k), -1, dtype=torch.long, device=rows.device)
             knn[rows] = rows[knn_graph(emb, k)]
+            if net.aligns_links_:
+                target_X = state["target_X"]
+                n_graph = min(n_graph, len(target_X))
+                state["target_knn"] = knn_graph(_embed_in_chunks(module, target_X),
+                                                min(net.graph_k_, len(target_X) - 1))
         module.train(was_training)
         state["knn"] = knn
-        state["ks"] = _effective_ks(net.k1, net.k2, net.u, len(rows))[:3]
+        # Source and target subgraphs share one GCN batch, so they share (k1, k2, u).
+        state["ks"] = _effective_ks(net.k1, net.k2, net.u, n_graph)[:3]
         self.plan.pivots = rows
         net.epoch_progress_ = (len(net.history) - 1, max(1, len(rows) // net.batch_size))
         net.batch_in_epoch_ = 0
@@ -183,23 +191,47 @@ class SourceGraphRefresh(Callback):
         self.plan.pivots = None
 
 
+def _embed_in_chunks(module, X, chunk=4096):
+    return torch.cat([module.embed(X[i:i + chunk]) for i in range(0, len(X), chunk)])
+
+
+def _stack_subgraph_batches(first, second):
+    """One padded batch ``(x, adjacency, mask)`` from two, padded to the larger node count."""
+    width = max(first[0].shape[1], second[0].shape[1])
+
+    def pad(x, adjacency, mask):
+        extra = width - x.shape[1]
+        return (F.pad(x, (0, 0, 0, extra)), F.pad(adjacency, (0, extra, 0, extra)),
+                F.pad(mask, (0, extra)))
+
+    return tuple(torch.cat(parts) for parts in zip(pad(*first), pad(*second)))
+
+
 class XDCNet(DomainNet):
     """skorch net of XDC: link cross-entropy on source pivot subgraphs (+ adversarial term)."""
 
     def __init__(self, *args, k1=10, k2=5, u=5, adversarial=True, adversarial_weight=1.0,
-                 target_batch_size=32, anneal_lr=True, **kwargs):
+                 align="links", target_batch_size=32, anneal_lr=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.k1 = k1
         self.k2 = k2
         self.u = u
         self.adversarial = adversarial
         self.adversarial_weight = adversarial_weight
+        self.align = align
         self.target_batch_size = target_batch_size
         self.anneal_lr = anneal_lr
 
     @property
     def graph_k_(self):
         return max(self.k1, self.k2, self.u)
+
+    @property
+    def aligns_links_(self):
+        """Whether this fit aligns link embeddings (and so builds target subgraphs)."""
+        state = getattr(self, "graph_state_", None)
+        return (self.adversarial and self.align == "links" and state is not None
+                and state["target_X"] is not None and len(state["target_X"]) > 1)
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -215,30 +247,52 @@ class XDCNet(DomainNet):
 
         k1, k2, u = state["ks"]
         graphs = build_pivot_subgraphs(state["knn"], Xi["index"], k1, k2, u)
-        # Embed every distinct node of the batch once (with gradient), plus a target batch.
+        adversarial = self.adversarial and state["target_X"] is not None
+        links = adversarial and self.aligns_links_
+        target_X = state["target_X"]
+        # Embed every distinct node of the batch once (with gradient), plus the target side:
+        # the nodes of as many target subgraphs (links) or as many random target rows.
         unique, inverse = torch.unique(graphs.nodes.clamp(min=0), return_inverse=True)
         parts = [state["source_X"][unique]]
-        adversarial = self.adversarial and state["target_X"] is not None
         if adversarial:
-            rows = torch.randint(len(state["target_X"]), (self.target_batch_size,),
-                                 device=state["target_X"].device)
-            parts.append(state["target_X"][rows])
+            target_pivots = torch.randint(len(target_X), (self.target_batch_size,),
+                                          device=target_X.device)
+            if links:
+                target_graphs = build_pivot_subgraphs(state["target_knn"], target_pivots,
+                                                      k1, k2, u)
+                target_unique, target_inverse = torch.unique(
+                    target_graphs.nodes.clamp(min=0), return_inverse=True)
+                parts.append(target_X[target_unique])
+            else:
+                parts.append(target_X[target_pivots])
         emb = module.embed(torch.cat(parts))
         node = emb[inverse]
-        x = relative_node_features(node, graphs.mask, similarity=module.node_similarity)
-        logits = module.gcn(x, graphs.adjacency, graphs.mask, graphs.k1)
+        similarity = module.node_similarity
+        batch = (relative_node_features(node, graphs.mask, similarity=similarity),
+                 graphs.adjacency, graphs.mask)
+        if links:
+            # Source and target subgraphs go through the GCN together (shared batch-norm
+            # statistics); the domain classifier sees every hop-1 link embedding.
+            target_node = emb[len(unique):][target_inverse]
+            batch = _stack_subgraph_batches(batch, (
+                relative_node_features(target_node, target_graphs.mask, similarity=similarity),
+                target_graphs.adjacency, target_graphs.mask))
+        logits, link_emb = module.gcn(*batch, graphs.k1, return_links=True)
+        n_source = len(graphs.nodes)
         link_labels = hop1_link_labels(state["source_y"], graphs)
-        loss = F.cross_entropy(logits.reshape(-1, 2), link_labels.reshape(-1))
+        loss = F.cross_entropy(logits[:n_source].reshape(-1, 2), link_labels.reshape(-1))
         if adversarial:
-            # Source side: the pivots (one embedding per pivot, as many as target rows).
-            pivot_emb = node[:, 0]
-            target_emb = emb[len(unique):]
-            domain_in = grad_reverse(torch.cat([pivot_emb, target_emb]),
-                                     self.adversarial_weight * dann_lambda(progress))
-            is_source = torch.arange(len(domain_in), device=domain_in.device) < len(pivot_emb)
+            if links:
+                domain_in = link_emb.reshape(-1, link_emb.shape[-1])
+                n_source_rows = n_source * graphs.k1
+            else:  # the pivots' embeddings (as many as target rows) against the target rows
+                domain_in = torch.cat([node[:, 0], emb[len(unique):]])
+                n_source_rows = n_source
+            domain_in = grad_reverse(domain_in, self.adversarial_weight * dann_lambda(progress))
+            is_source = torch.arange(len(domain_in), device=domain_in.device) < n_source_rows
             loss = loss + domain_adversarial_loss(module.domain_classifier(domain_in), is_source)
         loss.backward()
-        return {"loss": loss, "y_pred": logits}
+        return {"loss": loss, "y_pred": logits[:n_source]}
 
 
 # -- inference helpers -------------------------------------------------------------------------
@@ -280,9 +334,20 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
     subgraphs (IPS) from the source kNN graph (recomputed every epoch from the current
     embeddings), and trains the encoder and the GCN to predict which hop-1 neighbours share
     the pivot's label (cross-entropy over the ``batch_size * k1`` links). With
-    ``adversarial=True`` (XDC) a domain classifier behind a gradient-reversal layer sees the
-    source pivots and as many random target rows, weighted by DANN's schedule
-    ``adversarial_weight * (2 / (1 + exp(-10 p)) - 1)`` (``p``: training progress).
+    ``adversarial=True`` (XDC) a domain classifier behind a gradient-reversal layer, weighted
+    by DANN's schedule ``adversarial_weight * (2 / (1 + exp(-10 p)) - 1)`` (``p``: training
+    progress), makes the two domains indistinguishable at one of two places (``align``):
+
+    - ``"links"`` (default): ``batch_size`` target pivot subgraphs, built on a target kNN graph
+      refreshed every epoch, go through the GCN in the same batch as the source subgraphs, and
+      the domain classifier sees the GCN's embedding of every hop-1 link. What is aligned is
+      what the link classifier reads (how a neighbourhood looks relative to its pivot), not
+      the identities: the source and target classes may differ.
+    - ``"features"``: the domain classifier sees the source pivots' embeddings and as many
+      random target rows (the seed's G_d on G_f). Aligning one target with a source of other
+      classes this way also removes what tells the target's identities apart; it tied with the
+      plain linkage GCN on the benchmarks here.
+
     ``adversarial=False`` is the plain linkage GCN (L-GCN), which never looks at the target
     during training.
 
@@ -331,9 +396,12 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
     dropout : float, default=0.0
         Dropout of the default encoder's hidden blocks.
     adversarial_weight : float, default=0.1
-        Multiplies DANN's ``lambda_p``. Aligning one small target with the whole source also
-        removes what tells the target's own clusters apart; 1.0 (DANN's) hurt on every
+        Multiplies DANN's ``lambda_p``. With ``align="features"``, 1.0 (DANN's) hurt on every
         benchmark task here.
+    align : {"links", "features"}, default="links"
+        Where the domain classifier looks: the GCN's link embeddings of source and target
+        pivot subgraphs, or the encoder's embeddings (see above). Ignored unless
+        ``adversarial``.
     node_similarity : bool, default=True
         Give the GCN each node's cosine similarity to the pivot beside ``x_q - x_p``. Without
         it the GCN learns class-specific patterns of the difference vectors that do not carry
@@ -411,9 +479,9 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                  threshold_step=0.6, initial_threshold=0.5, attach_singletons=True,
                  hidden_dims=(), embedding_dim=128, gcn_dims=(128, 128, 64, 64),
                  domain_hidden_dims=(1024, 1024), dropout=0.0, adversarial_weight=0.1,
-                 node_similarity=True, encoder=None, optimizer="adam", lr=1e-3, momentum=0.9,
-                 weight_decay=1e-4, max_epochs=8, pivots_per_epoch=2048, batch_size=32,
-                 device="auto", random_state=None, verbose=0):
+                 align="links", node_similarity=True, encoder=None, optimizer="adam", lr=1e-3,
+                 momentum=0.9, weight_decay=1e-4, max_epochs=8, pivots_per_epoch=2048,
+                 batch_size=32, device="auto", random_state=None, verbose=0):
         self.k1 = k1
         self.k2 = k2
         self.u = u
@@ -428,6 +496,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         self.domain_hidden_dims = domain_hidden_dims
         self.dropout = dropout
         self.adversarial_weight = adversarial_weight
+        self.align = align
         self.node_similarity = node_similarity
         self.encoder = encoder
         self.optimizer = optimizer
@@ -453,6 +522,8 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                 or self.pivots_per_epoch < 1):
             raise ValueError(
                 f"pivots_per_epoch must be a positive int or None, got {self.pivots_per_epoch!r}.")
+        if self.align not in ("links", "features"):
+            raise ValueError(f"align must be 'links' or 'features', got {self.align!r}.")
         if not 0 < self.threshold_step <= 1:
             raise ValueError(f"threshold_step must be in (0, 1], got {self.threshold_step!r}.")
         size = self.max_cluster_size
@@ -511,9 +582,11 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                 module__domain_hidden_dims=tuple(self.domain_hidden_dims),
                 module__adversarial=bool(self.adversarial),
                 module__node_similarity=bool(self.node_similarity),
+                module__align=self.align,
                 k1=self.k1, k2=self.k2, u=self.u,
                 adversarial=bool(self.adversarial),
                 adversarial_weight=self.adversarial_weight,
+                align=self.align,
                 target_batch_size=int(self.batch_size),
                 optimizer=optimizer,
                 optimizer__weight_decay=self.weight_decay,

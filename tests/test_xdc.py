@@ -220,6 +220,29 @@ def test_adversarial_training_uses_the_target(blobs):
     assert not torch.equal(a.net_.module_.projection.weight, b.net_.module_.projection.weight)
 
 
+@pytest.mark.parametrize("align, width", [("links", 8), ("features", 8 + 100)])
+def test_the_domain_classifier_reads_what_is_aligned(blobs, align, width):
+    X, y, sd = blobs
+    # gcn_dims[-1] = 8 link embeddings, or embedding_dim = 108 features.
+    model = _fast(align=align, embedding_dim=108).fit(X, y, sample_domain=sd)
+    first = next(m for m in model.net_.module_.domain_classifier.modules()
+                 if isinstance(m, torch.nn.Linear))
+    assert first.in_features == width
+
+
+def test_link_alignment_trains_the_gcn_on_target_subgraphs(blobs):
+    X, y, sd = blobs
+    other = X.copy()
+    other[sd < 0] += 3.0
+    a = _fast(align="links").fit(X, y, sample_domain=sd)
+    b = _fast(align="links").fit(other, y, sample_domain=sd)
+    # The target reaches the GCN itself (its batch-norm statistics and weights), not only
+    # the encoder.
+    gcn_a, gcn_b = a.net_.module_.gcn, b.net_.module_.gcn
+    assert not torch.equal(gcn_a.input_norm.running_mean, gcn_b.input_norm.running_mean)
+    assert not torch.equal(gcn_a.layers[0].linear.weight, gcn_b.layers[0].linear.weight)
+
+
 def test_source_and_target_classes_need_not_overlap():
     X, y, sd = make_shifted_blobs(n_per_class=20, n_classes=6)
     source = (sd >= 0) & (y < 3)
@@ -251,6 +274,7 @@ def test_pickled_model_keeps_no_training_data(blobs):
     ({"max_cluster_size": 1.5}, "fraction"),
     ({"threshold_step": 0.0}, "threshold_step"),
     ({"pivots_per_epoch": 0}, "pivots_per_epoch"),
+    ({"align": "nodes"}, "align"),
 ])
 def test_bad_parameters_are_rejected(blobs, params, match):
     X, y, sd = blobs

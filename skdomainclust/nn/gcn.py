@@ -127,10 +127,15 @@ class LinkGCN(nn.Module):
         out = widths[-1]
         self.classifier = nn.Sequential(nn.Linear(out, out), nn.PReLU(out), nn.Linear(out, 2))
 
-    def forward(self, x, adjacency, mask, k1):
-        """Link logits of the hop-1 nodes (slots ``1..k1``): shape (B, k1, 2)."""
+    def forward(self, x, adjacency, mask, k1, *, return_links=False):
+        """Link logits of the hop-1 nodes (slots ``1..k1``): shape (B, k1, 2).
+
+        With ``return_links``, also the hop-1 nodes' last-layer embeddings, shape
+        (B, k1, hidden_dims[-1]): the representation of each link the head classifies.
+        """
         x = self.input_norm(x, mask)
         for layer in self.layers:
             x = layer(x, adjacency, mask)
         hop1 = x[:, 1:1 + k1]
-        return self.classifier(hop1.reshape(-1, hop1.shape[-1])).reshape(*hop1.shape[:2], 2)
+        logits = self.classifier(hop1.reshape(-1, hop1.shape[-1])).reshape(*hop1.shape[:2], 2)
+        return (logits, hop1) if return_links else logits

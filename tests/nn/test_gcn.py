@@ -69,6 +69,16 @@ def test_link_gcn_outputs_do_not_depend_on_padding():
     torch.testing.assert_close(gcn(wide_x, wide_A, wide_mask, k1=3), out)
 
 
+def test_link_gcn_returns_the_hop1_link_embeddings_its_head_classifies():
+    x, A, mask = _batch()
+    torch.manual_seed(0)
+    gcn = LinkGCN(4, hidden_dims=(8, 6)).eval()
+    logits, links = gcn(x, A, mask, k1=3, return_links=True)
+    assert links.shape == (3, 3, 6)
+    torch.testing.assert_close(logits, gcn(x, A, mask, k1=3))
+    torch.testing.assert_close(gcn.classifier(links.reshape(-1, 6)).reshape(3, 3, 2), logits)
+
+
 def test_link_gcn_trains():
     x, A, mask = _batch(B=8)
     labels = (x[:, 1:4, 0] > 0).long()
