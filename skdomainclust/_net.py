@@ -20,6 +20,7 @@ from .exceptions import DivergenceError
 __all__ = [
     "DomainDataset",
     "IndexBatchIterator",
+    "SourceTargetIterator",
     "DomainNet",
     "EpochProgressBar",
     "apply_in_batches",
@@ -222,6 +223,60 @@ def endless_batches(rows, size, *, shuffle=True, distinct=False):
             pending = torch.cat([pending, fresh])
         yield pending[:size]
         pending = pending[size:]
+
+
+class SourceTargetIterator:
+    """Batches of labelled source rows followed by target rows, each side cycling on its own.
+
+    Each side walks fresh permutations of its rows (:func:`endless_batches`), so every batch
+    is full and the smaller side repeats. The adapters that train on both domains at once
+    (SRDC, CCN+) iterate this way.
+
+    Parameters
+    ----------
+    dataset : DomainDataset
+        Labelled source rows have ``y >= 0`` and ``sample_domain >= 0``; target rows
+        ``sample_domain < 0``.
+    batch_size : int, default=64
+        Rows of each side in a batch, unless the side's own size is given.
+    shuffle : bool, default=True
+        Draw permutations (torch's global generator); False walks the rows in order.
+    drop_last : ignored
+        Accepted for skorch's iterator interface; batches are always full.
+    source_batch_size, target_batch_size : int or None, default=None
+        Rows of each side in a batch (None: ``batch_size``).
+    epoch_length : {"ceil", "floor"}, default="ceil"
+        Batches per epoch: as many as the larger side needs to be seen once (``"ceil"``), or
+        its number of full batches (``"floor"``, two cycling loaders with ``drop_last``, as in
+        SRDC's code); at least one.
+    """
+
+    def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None,
+                 source_batch_size=None, target_batch_size=None, epoch_length="ceil"):
+        if not isinstance(dataset, DomainDataset) or dataset.y is None:
+            raise TypeError("SourceTargetIterator iterates over a labelled DomainDataset.")
+        if epoch_length not in ("ceil", "floor"):
+            raise ValueError(f"epoch_length must be 'ceil' or 'floor', got {epoch_length!r}.")
+        self.dataset = dataset
+        self.shuffle = shuffle
+        self.epoch_length = epoch_length
+        self.sizes = tuple(int(size if size is not None else batch_size)
+                           for size in (source_batch_size, target_batch_size))
+        self.rows = (torch.nonzero((dataset.y >= 0) & (dataset.sample_domain >= 0)).squeeze(1),
+                     torch.nonzero(dataset.sample_domain < 0).squeeze(1))
+
+    def __len__(self):
+        if self.epoch_length == "floor":
+            counts = (len(rows) // size for rows, size in zip(self.rows, self.sizes))
+        else:
+            counts = (-(-len(rows) // size) for rows, size in zip(self.rows, self.sizes))
+        return max(1, *counts)
+
+    def __iter__(self):
+        streams = [endless_batches(rows, size, shuffle=self.shuffle)
+                   for rows, size in zip(self.rows, self.sizes)]
+        for _ in range(len(self)):
+            yield self.dataset[torch.cat([next(stream) for stream in streams])]
 
 
 class DomainNet(NeuralNet):

@@ -33,7 +33,7 @@ from ._contract import MASK_LABEL
 from ._net import (
     DomainDataset,
     DomainNet,
-    endless_batches,
+    SourceTargetIterator,
     resolve_optimizer,
     seed_from_random_state,
 )
@@ -170,45 +170,6 @@ class ClassBalancedIterator:
             ranked = torch.argsort(keys, dim=1)
             picks = torch.gather(ranked, 1, wrap[None, :] % self.counts[classes][:, None])
             yield self.dataset[torch.gather(rows, 1, picks).reshape(-1)]
-
-
-class SourceTargetIterator:
-    """Batches of ``source_batch_size`` labelled source rows then ``target_batch_size`` target rows.
-
-    Each side walks fresh permutations of its rows, cycling independently, so every batch is
-    full and the smaller side repeats; an epoch has as many batches as the larger side needs
-    to be seen once.
-
-    Parameters
-    ----------
-    dataset : DomainDataset
-        Labelled source rows have ``y >= 0`` and ``sample_domain >= 0``; target rows
-        ``sample_domain < 0``.
-    batch_size : ignored
-        skorch's batch size; the two sizes below rule.
-    shuffle : bool
-    drop_last : ignored
-    source_batch_size, target_batch_size : int
-    """
-
-    def __init__(self, dataset, batch_size=None, shuffle=True, drop_last=None,
-                 source_batch_size=32, target_batch_size=96):
-        if not isinstance(dataset, DomainDataset) or dataset.y is None:
-            raise TypeError("SourceTargetIterator iterates over a labelled DomainDataset.")
-        self.dataset = dataset
-        self.shuffle = shuffle
-        self.sizes = (int(source_batch_size), int(target_batch_size))
-        self.rows = (torch.nonzero((dataset.y >= 0) & (dataset.sample_domain >= 0)).squeeze(1),
-                     torch.nonzero(dataset.sample_domain < 0).squeeze(1))
-
-    def __len__(self):
-        return max(1, *(-(-len(rows) // size) for rows, size in zip(self.rows, self.sizes)))
-
-    def __iter__(self):
-        streams = [endless_batches(rows, size, shuffle=self.shuffle)
-                   for rows, size in zip(self.rows, self.sizes)]
-        for _ in range(len(self)):
-            yield self.dataset[torch.cat([next(stream) for stream in streams])]
 
 
 class StepSchedule(Callback):

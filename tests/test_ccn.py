@@ -9,8 +9,8 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from skdomainclust import CCNAdapter, CCNClusterer, PairwiseSimilarity
-from skdomainclust._net import DomainDataset
-from skdomainclust.ccn import ClassBalancedIterator, SourceTargetIterator, n_clusters_estimate
+from skdomainclust._net import DomainDataset, SourceTargetIterator
+from skdomainclust.ccn import ClassBalancedIterator, n_clusters_estimate
 from skdomainclust.metrics import cluster_accuracy
 from skdomainclust.nn.convnet import ConvNet
 
