@@ -5,18 +5,23 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
 from skdomainclust import SourceOnlyClassifier
-from skdomainclust._net import DomainDataset
+from skdomainclust._net import DomainDataset, SourceTargetIterator
 from skdomainclust.datasets import make_digits_shift, stack_domains
 from skdomainclust.losses.srdc import srdc_lambda
-from skdomainclust.srdc import SourceTargetIterator, SRDCAdapter, dao_lr_factor
+from skdomainclust.srdc import (
+    AUTO_INPUT_DROPOUT,
+    SRDCAdapter,
+    dao_lr_factor,
+    select_input_dropout,
+)
 
 from ._cases import make_shifted_blobs
 
 FAST = dict(hidden_dims=(32,), bottleneck_dim=16, max_epochs=4, warmup_epochs=1, batch_size=16,
-            random_state=0)
+            input_dropout=0.0, random_state=0)
 
 
 @pytest.fixture
@@ -29,8 +34,9 @@ def test_iterator_pairs_full_source_and_target_halves():
     sd = np.array([0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1])  # row 5: a masked source row
     dataset = DomainDataset({"X": np.arange(12, dtype=np.float32)[:, None], "sample_domain": sd},
                             y)
-    iterator = SourceTargetIterator(dataset, batch_size=4)
-    assert len(iterator) == 1  # max(5 // 4, 6 // 4)
+    iterator = SourceTargetIterator(dataset, batch_size=4, epoch_length="floor")
+    assert len(iterator) == 1  # max(5 // 4, 6 // 4), SRDC's epochs
+    assert len(SourceTargetIterator(dataset, batch_size=4)) == 2  # max(ceil(5 / 4), ceil(6 / 4))
     batches = list(iterator)
     assert len(batches) == 1
     batch, labels = batches[0]
@@ -39,6 +45,8 @@ def test_iterator_pairs_full_source_and_target_halves():
     assert (labels[:4] >= 0).all() and (labels[4:] == -1).all()
     # A side smaller than the batch is cycled, so every batch stays full.
     assert len(list(SourceTargetIterator(dataset, batch_size=7))[0][0]["index"]) == 14
+    with pytest.raises(ValueError, match="epoch_length"):
+        SourceTargetIterator(dataset, epoch_length="round")
 
 
 def test_history_records_lambda_ramp_and_lr_schedule(blobs):
@@ -57,7 +65,7 @@ def test_history_records_lambda_ramp_and_lr_schedule(blobs):
     factors = sorted(group["lr_factor"] for group in groups)
     assert factors == [0.1, 1.0]
     for group in groups:
-        assert group["lr"] == pytest.approx(0.01 * dao_lr_factor(5, 6) * group["lr_factor"])
+        assert group["lr"] == pytest.approx(model.lr * dao_lr_factor(5, 6) * group["lr_factor"])
     agreement = history[:, "kmeans_agreement"]
     assert all(0.0 <= a <= 1.0 for a in agreement)
 
@@ -121,12 +129,14 @@ def test_target_rows_do_not_matter_with_every_component_off(blobs):
     assert not np.array_equal(full.predict_proba(X[sd >= 0]), b.predict_proba(X[sd >= 0]))
 
 
-@pytest.mark.parametrize("switch", ["feature_clustering", "source_weighting",
-                                    "target_clustering"])
-def test_each_switch_changes_the_model(blobs, switch):
+@pytest.mark.parametrize("switch, value", [("feature_clustering", False),
+                                           ("source_weighting", False),
+                                           ("target_clustering", False),
+                                           ("assignment", "softmax")])
+def test_each_switch_changes_the_model(blobs, switch, value):
     X, y, sd = blobs
     full = SRDCAdapter(**FAST).fit(X, y, sample_domain=sd)
-    ablated = SRDCAdapter(**FAST, **{switch: False}).fit(X, y, sample_domain=sd)
+    ablated = SRDCAdapter(**FAST, **{switch: value}).fit(X, y, sample_domain=sd)
     assert not np.allclose(full.predict_proba(X), ablated.predict_proba(X))
 
 
@@ -164,7 +174,8 @@ def test_bad_parameters_are_rejected(blobs):
         SRDCAdapter(**FAST, n_clusters=5).fit(X, y, sample_domain=sd)
     SRDCAdapter(**FAST, n_clusters=3).fit(X, y, sample_domain=sd)
     for bad in (dict(beta=1.5), dict(alpha=0), dict(centre_init="source"),
-                dict(kmeans_iter=0), dict(batch_size=1), dict(input_dropout=1.0)):
+                dict(kmeans_iter=0), dict(batch_size=1), dict(input_dropout=1.0),
+                dict(input_dropout="high"), dict(assignment="kernel")):
         with pytest.raises(ValueError):
             SRDCAdapter(**{**FAST, **bad}).fit(X, y, sample_domain=sd)
 
@@ -196,3 +207,57 @@ def test_short_run_on_digits_shift_beats_source_only():
     base_acc = np.mean(baseline.predict(X[target]) == y[target])
     srdc_acc = np.mean(model.predict(X[target]) == y[target])
     assert srdc_acc > base_acc + 0.1, (srdc_acc, base_acc)
+
+
+class _ScriptedProbe(BaseEstimator):
+    """Stands in for the source-only probes: its held-out accuracy is scripted per rate (the
+    first feature holds the true label; a scripted fraction of rows is answered wrong)."""
+
+    ACCURACY = {0.0: 0.95, 0.3: 0.94, 0.5: 0.90, 0.7: 0.80}
+
+    def __init__(self, input_dropout=0.0, target_clustering=True, feature_clustering=True,
+                 source_weighting=True, n_clusters=None, verbose=0, random_state=None):
+        self.input_dropout = input_dropout
+        self.target_clustering = target_clustering
+        self.feature_clustering = feature_clustering
+        self.source_weighting = source_weighting
+        self.n_clusters = n_clusters
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def fit(self, X, y, sample_domain=None):
+        assert not self.target_clustering and not self.feature_clustering
+        assert (y[sample_domain < 0] == -1).all()  # held-out labels never reach training
+        return self
+
+    def predict(self, X):
+        labels = X[:, 0].astype(int)
+        n_wrong = int(round((1 - self.ACCURACY[self.input_dropout]) * len(X)))
+        labels[:n_wrong] = (labels[:n_wrong] + 1) % 2
+        return labels
+
+
+def test_select_input_dropout_takes_the_largest_rate_within_one_standard_error():
+    y = np.repeat([0, 1], 200)
+    X = np.c_[y, np.zeros_like(y)].astype(float)
+    rate, scores = select_input_dropout(_ScriptedProbe(), X, y, random_state=0)
+    assert scores == pytest.approx(_ScriptedProbe.ACCURACY)
+    # 100 held-out rows: one standard error of the best (0.95) is sqrt(.95 * .05 / 100) = 0.022,
+    # so 0.94 is as good as the best and 0.90 is not.
+    assert rate == 0.3
+    # A source too small to hold rows out gives no evidence: no dropout.
+    assert select_input_dropout(_ScriptedProbe(), X[:2], y[:2]) == (0.0, {})
+
+
+def test_auto_input_dropout_is_chosen_without_the_target(blobs):
+    X, y, sd = blobs
+    model = SRDCAdapter(**{**FAST, "input_dropout": "auto"}).fit(X, y, sample_domain=sd)
+    assert set(model.input_dropout_scores_) == set(AUTO_INPUT_DROPOUT)
+    assert model.input_dropout_ in AUTO_INPUT_DROPOUT
+    assert getattr(model.net_.module_.input_dropout, "p", 0.0) == model.input_dropout_
+    moved = X.copy()
+    moved[sd < 0] += 5.0
+    other = SRDCAdapter(**{**FAST, "input_dropout": "auto"}).fit(moved, y, sample_domain=sd)
+    assert other.input_dropout_scores_ == model.input_dropout_scores_
+    fixed = SRDCAdapter(**{**FAST, "input_dropout": 0.3}).fit(X, y, sample_domain=sd)
+    assert fixed.input_dropout_ == 0.3 and fixed.input_dropout_scores_ == {}

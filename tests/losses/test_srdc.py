@@ -102,6 +102,13 @@ def test_student_t_matches_slow_reference_and_stays_finite_far_away(rng):
     log_p = student_t_log_assignment(far, torch.zeros(3, 2048))
     assert torch.isfinite(log_p).all()
     np.testing.assert_allclose(log_p.exp().numpy(), 1 / 3, rtol=1e-6)
+    # DEC's normalisation keeps the kernel ratios there: the nearer centre still wins clearly.
+    centres = torch.zeros(2, 2048)
+    centres[0] = 40.0
+    dec = student_t_log_assignment(far, centres, normalize="sum").exp()
+    soft = student_t_log_assignment(far, centres).exp()
+    assert torch.isfinite(dec).all() and (dec[:, 0] > 0.9).all()
+    assert (soft[:, 0] - 0.5).abs().max() < 1e-3
 
 
 def test_target_distribution_mixes_pseudo_labels():
