@@ -76,7 +76,7 @@ SEARCHES = {
     "SourceOnlyClassifier": Search(_source_only, {"lr": [1e-4, 1e-3, 1e-2]},
                                    "target_accuracy"),
     "SRDCAdapter": Search(_maker("SRDCAdapter"),
-                          {"input_dropout": [0.0, 0.5], "warmup_epochs": [0, 10]},
+                          {"input_dropout": [0.0, 0.3, 0.5, 0.7]},
                           "target_accuracy"),
     "CCNAdapter": Search(_maker("CCNAdapter"), {"cluster_weight": [0.3, 1.0, 3.0]},
                          "target_accuracy"),
