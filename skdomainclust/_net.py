@@ -20,6 +20,7 @@ from .exceptions import DivergenceError
 __all__ = [
     "DomainDataset",
     "IndexBatchIterator",
+    "GroupedBatchIterator",
     "SourceTargetIterator",
     "DomainNet",
     "EpochProgressBar",
@@ -225,12 +226,51 @@ def endless_batches(rows, size, *, shuffle=True, distinct=False):
         pending = pending[size:]
 
 
-class SourceTargetIterator:
+class GroupedBatchIterator:
+    """Batches made of one block of rows from each of several groups, each group cycling alone.
+
+    Every group walks fresh permutations of its rows (:func:`endless_batches`), so a small
+    group is cycled while a large one is walked through, and a batch is the groups' blocks
+    concatenated in order. Subclasses choose the groups, the block sizes and the epoch length
+    (``__len__``): source and target (:class:`SourceTargetIterator`), every domain (ACIDS), two
+    retrieval domains (UCDIR).
+
+    Parameters
+    ----------
+    dataset : DomainDataset
+    groups : sequence of LongTensor
+        Row ids of each group, in batch order.
+    sizes : sequence of int
+        Rows of each group in a batch.
+    shuffle : bool, default=True
+        Draw permutations (torch's global generator); False walks the rows in order.
+    distinct : bool, default=False
+        Never repeat a row inside a block (a group smaller than its block gives all its rows);
+        otherwise blocks are always full.
+    """
+
+    def __init__(self, dataset, groups, sizes, *, shuffle=True, distinct=False):
+        self.dataset = dataset
+        self.groups = list(groups)
+        self.sizes = tuple(int(size) for size in sizes)
+        self.shuffle = shuffle
+        self.distinct = distinct
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def __iter__(self):
+        streams = [endless_batches(rows, size, shuffle=self.shuffle, distinct=self.distinct)
+                   for rows, size in zip(self.groups, self.sizes)]
+        for _ in range(len(self)):
+            yield self.dataset[torch.cat([next(stream) for stream in streams])]
+
+
+class SourceTargetIterator(GroupedBatchIterator):
     """Batches of labelled source rows followed by target rows, each side cycling on its own.
 
-    Each side walks fresh permutations of its rows (:func:`endless_batches`), so every batch
-    is full and the smaller side repeats. The adapters that train on both domains at once
-    (SRDC, CCN+) iterate this way.
+    Every batch is full and the smaller side repeats. The adapters that train on both domains
+    at once (SRDC, CCN+) iterate this way.
 
     Parameters
     ----------
@@ -257,26 +297,19 @@ class SourceTargetIterator:
             raise TypeError("SourceTargetIterator iterates over a labelled DomainDataset.")
         if epoch_length not in ("ceil", "floor"):
             raise ValueError(f"epoch_length must be 'ceil' or 'floor', got {epoch_length!r}.")
-        self.dataset = dataset
-        self.shuffle = shuffle
         self.epoch_length = epoch_length
-        self.sizes = tuple(int(size if size is not None else batch_size)
-                           for size in (source_batch_size, target_batch_size))
-        self.rows = (torch.nonzero((dataset.y >= 0) & (dataset.sample_domain >= 0)).squeeze(1),
-                     torch.nonzero(dataset.sample_domain < 0).squeeze(1))
+        source = torch.nonzero((dataset.y >= 0) & (dataset.sample_domain >= 0)).squeeze(1)
+        target = torch.nonzero(dataset.sample_domain < 0).squeeze(1)
+        sizes = [size if size is not None else batch_size
+                 for size in (source_batch_size, target_batch_size)]
+        super().__init__(dataset, (source, target), sizes, shuffle=shuffle)
 
     def __len__(self):
         if self.epoch_length == "floor":
-            counts = (len(rows) // size for rows, size in zip(self.rows, self.sizes))
+            counts = (len(rows) // size for rows, size in zip(self.groups, self.sizes))
         else:
-            counts = (-(-len(rows) // size) for rows, size in zip(self.rows, self.sizes))
+            counts = (-(-len(rows) // size) for rows, size in zip(self.groups, self.sizes))
         return max(1, *counts)
-
-    def __iter__(self):
-        streams = [endless_batches(rows, size, shuffle=self.shuffle)
-                   for rows, size in zip(self.rows, self.sizes)]
-        for _ in range(len(self)):
-            yield self.dataset[torch.cat([next(stream) for stream in streams])]
 
 
 class DomainNet(NeuralNet):

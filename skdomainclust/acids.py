@@ -25,7 +25,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from ._base import DeepDomainEstimator
-from ._net import DomainDataset, DomainNet, endless_batches, resolve_optimizer
+from ._net import DomainDataset, DomainNet, GroupedBatchIterator, resolve_optimizer
 from .losses.mutual_info import (
     domain_cluster_joint,
     ema_joint,
@@ -49,7 +49,7 @@ _EMA = {"view": 0, "domain": 1}
 # -- batching ----------------------------------------------------------------------------------
 
 
-class DomainBalancedIterator:
+class DomainBalancedIterator(GroupedBatchIterator):
     """Batches holding ``batch_size`` rows of *every* domain of a :class:`DomainDataset`.
 
     ACIDS stores each batch contiguously by domain, the same number of rows per domain (54 of
@@ -72,20 +72,13 @@ class DomainBalancedIterator:
     def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
         if not isinstance(dataset, DomainDataset):
             raise TypeError("DomainBalancedIterator iterates over a DomainDataset.")
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
         domains = dataset.sample_domain
-        self.groups = [torch.nonzero(domains == d).squeeze(1) for d in torch.unique(domains)]
+        groups = [torch.nonzero(domains == d).squeeze(1) for d in torch.unique(domains)]
+        super().__init__(dataset, groups, [int(batch_size)] * len(groups), shuffle=shuffle)
+        self.batch_size = int(batch_size)
 
     def __len__(self):
         return max(1, int(np.mean([math.ceil(len(g) / self.batch_size) for g in self.groups])))
-
-    def __iter__(self):
-        streams = [endless_batches(rows, self.batch_size, shuffle=self.shuffle)
-                   for rows in self.groups]
-        for _ in range(len(self)):
-            yield self.dataset[torch.cat([next(stream) for stream in streams])]
 
 
 # -- module ------------------------------------------------------------------------------------

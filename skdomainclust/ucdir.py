@@ -30,7 +30,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from ._base import DeepDomainEstimator, EmbeddingTransformerMixin
-from ._net import DomainDataset, DomainNet, endless_batches, resolve_optimizer
+from ._net import DomainDataset, DomainNet, GroupedBatchIterator, resolve_optimizer
 from .losses.contrastive import (
     cluster_contrastive_loss,
     distance_of_distance_loss,
@@ -76,7 +76,7 @@ def order_domains(domain_ids):
 # -- batching ----------------------------------------------------------------------------------
 
 
-class PairedDomainIterator:
+class PairedDomainIterator(GroupedBatchIterator):
     """Batches holding ``batch_size`` rows of domain A and ``batch_size`` rows of domain B.
 
     The dataset's ``sample_domain`` holds the slots (0 for A, 1 for B). An epoch is
@@ -99,22 +99,15 @@ class PairedDomainIterator:
     def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
         if not isinstance(dataset, DomainDataset):
             raise TypeError("PairedDomainIterator iterates over a DomainDataset.")
-        self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
         slots = dataset.sample_domain
-        self.groups = [torch.nonzero(slots == s).squeeze(1) for s in (SLOT_A, SLOT_B)]
-        if any(len(g) == 0 for g in self.groups):
+        groups = [torch.nonzero(slots == s).squeeze(1) for s in (SLOT_A, SLOT_B)]
+        if any(len(g) == 0 for g in groups):
             raise ValueError("PairedDomainIterator needs rows of both slots (0 and 1).")
+        super().__init__(dataset, groups, [int(batch_size)] * 2, shuffle=shuffle, distinct=True)
+        self.batch_size = int(batch_size)
 
     def __len__(self):
         return max(math.ceil(len(g) / self.batch_size) for g in self.groups)
-
-    def __iter__(self):
-        streams = [endless_batches(rows, self.batch_size, shuffle=self.shuffle,
-                                   distinct=True) for rows in self.groups]
-        for _ in range(len(self)):
-            yield self.dataset[torch.cat([next(stream) for stream in streams])]
 
 
 # -- module ------------------------------------------------------------------------------------
