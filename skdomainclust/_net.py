@@ -25,6 +25,7 @@ __all__ = [
     "DomainNet",
     "EpochProgressBar",
     "apply_in_batches",
+    "forward_in_chunks",
     "resolve_device",
     "resolve_optimizer",
     "seed_from_random_state",
@@ -374,6 +375,20 @@ class EpochProgressBar(Callback):
             bar.close()
         # The bar holds a file handle: it must not travel with a pickled estimator.
         self.bar_ = None
+
+
+def forward_in_chunks(fn, X, chunk=4096):
+    """``fn`` over row chunks of the tensor ``X``, without gradient, concatenated on X's device.
+
+    The per-epoch passes over all training rows (k-means inputs, kNN graphs, memory banks) run
+    on the device and stay there; :func:`apply_in_batches` is the inference path that takes
+    arrays and returns CPU tensors. ``fn`` returns a tensor or a tuple of tensors.
+    """
+    with torch.no_grad():
+        parts = [fn(X[start:start + chunk]) for start in range(0, len(X), chunk)]
+    if parts and isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
 
 
 def apply_in_batches(fn, X, *, sample_domain=None, batch_size=1024, device="cpu"):

@@ -29,6 +29,7 @@ from ._net import (
     DomainDataset,
     DomainNet,
     SourceTargetIterator,
+    forward_in_chunks,
     resolve_optimizer,
     seed_from_random_state,
 )
@@ -159,15 +160,6 @@ class SRDCNet(DomainNet):
         return {"loss": loss, "y_pred": None}
 
 
-def _full_pass(module, X, chunk=4096):
-    """``(z1, z2, logits)`` of every row of ``X``, without gradient, on X's device."""
-    parts = []
-    with torch.no_grad():
-        for start in range(0, len(X), chunk):
-            parts.append(module.features(X[start:start + chunk]))
-    return tuple(torch.cat(p) for p in zip(*parts))
-
-
 class SRDCEpochSetup(Callback):
     """The per-epoch work of SRDC, on the device, before the epoch's first step.
 
@@ -217,8 +209,9 @@ class SRDCEpochSetup(Callback):
         was_training = module.training
         module.eval()
         with torch.no_grad():
-            z1_s, z2_s, _ = _full_pass(module, state["X"][state["source"]])
-            z1_t, z2_t, logits_t = _full_pass(module, state["X"][state["target"]])
+            z1_s, z2_s, _ = forward_in_chunks(module.features, state["X"][state["source"]])
+            z1_t, z2_t, logits_t = forward_in_chunks(module.features,
+                                                     state["X"][state["target"]])
             y_s = state["y_source"]
             src1, _ = cluster_means(z1_s, y_s, k)
             src2, _ = cluster_means(z2_s, y_s, k)

@@ -30,7 +30,13 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from ._base import DeepDomainEstimator, EmbeddingTransformerMixin
-from ._net import DomainDataset, DomainNet, GroupedBatchIterator, resolve_optimizer
+from ._net import (
+    DomainDataset,
+    DomainNet,
+    GroupedBatchIterator,
+    forward_in_chunks,
+    resolve_optimizer,
+)
 from .losses.contrastive import (
     cluster_contrastive_loss,
     distance_of_distance_loss,
@@ -194,8 +200,7 @@ class UCDIRModule(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return torch.cat([self.key(X[i:i + batch_size]) for i in range(0, len(X),
-                                                                            batch_size)])
+            return forward_in_chunks(self.key, X, batch_size)
         finally:
             self.train(was_training)
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from ._base import DeepDomainEstimator, EmbeddingTransformerMixin
 from ._contract import MASK_LABEL
-from ._net import DomainNet, IndexBatchIterator, resolve_optimizer
+from ._net import DomainNet, IndexBatchIterator, forward_in_chunks, resolve_optimizer
 from ._propagation import attach_singletons as _attach_singletons
 from ._propagation import propagate_labels
 from .losses.adversarial import domain_adversarial_loss
@@ -168,7 +168,7 @@ class SourceGraphRefresh(Callback):
         n_graph = len(rows)
         with torch.no_grad():
             source_X = state["source_X"]
-            emb = _embed_in_chunks(module, source_X[rows])
+            emb = forward_in_chunks(module.embed, source_X[rows])
             k = min(net.graph_k_, len(rows) - 1)
             # The graph in source row ids; rows outside this epoch's draw are never reached.
             knn = torch.full((len(source_X), k), -1, dtype=torch.long, device=rows.device)
@@ -176,7 +176,7 @@ class SourceGraphRefresh(Callback):
             if net.aligns_links_:
                 target_X = state["target_X"]
                 n_graph = min(n_graph, len(target_X))
-                state["target_knn"] = knn_graph(_embed_in_chunks(module, target_X),
+                state["target_knn"] = knn_graph(forward_in_chunks(module.embed, target_X),
                                                 min(net.graph_k_, len(target_X) - 1))
         module.train(was_training)
         state["knn"] = knn
@@ -189,10 +189,6 @@ class SourceGraphRefresh(Callback):
     def on_train_end(self, net, **kwargs):
         net.graph_state_ = None
         self.plan.pivots = None
-
-
-def _embed_in_chunks(module, X, chunk=4096):
-    return torch.cat([module.embed(X[i:i + chunk]) for i in range(0, len(X), chunk)])
 
 
 def _stack_subgraph_batches(first, second):

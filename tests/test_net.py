@@ -8,6 +8,7 @@ from skdomainclust import DivergenceError, SourceOnlyClassifier
 from skdomainclust._net import (
     DomainDataset,
     IndexBatchIterator,
+    forward_in_chunks,
     resolve_device,
     resolve_optimizer,
     torch_seed,
@@ -107,3 +108,14 @@ def test_endless_batches_cycle_permutations_and_keep_batches_distinct_on_request
     for batch in itertools.islice(endless_batches(rows, 4, distinct=True), 20):
         assert len(batch) == 4 and len(set(batch.tolist())) == 4
     assert len(next(endless_batches(rows[:2], 5, distinct=True))) == 2
+
+
+def test_forward_in_chunks_matches_one_pass_without_gradient():
+    layer = torch.nn.Linear(3, 2)
+    X = torch.randn(10, 3)
+    out = forward_in_chunks(layer, X, chunk=4)
+    torch.testing.assert_close(out, layer(X))
+    assert not out.requires_grad
+    pair = forward_in_chunks(lambda xb: (xb.sum(1), layer(xb)), X, chunk=3)
+    torch.testing.assert_close(pair[0], X.sum(1))
+    torch.testing.assert_close(pair[1], layer(X).detach())
