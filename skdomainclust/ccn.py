@@ -37,6 +37,7 @@ from ._net import (
     resolve_optimizer,
     seed_from_random_state,
 )
+from ._validation import check_choice, check_int
 from .losses.adversarial import domain_adversarial_loss
 from .losses.lco import kcl_loss, mcl_loss
 from .nn import MLP, build_encoder, dann_lambda, dann_lr_factor, grad_reverse
@@ -70,16 +71,6 @@ def n_clusters_estimate(labels, n_clusters):
         return 0
     counts = np.unique(labels, return_counts=True)[1]
     return int(np.sum(counts >= len(labels) / n_clusters))
-
-
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
 
 
 def _check_fractions(name, value):
@@ -358,9 +349,9 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
         return 1024
 
     def _check_params(self):
-        _check_positive_int("classes_per_batch", self.classes_per_batch)
-        _check_positive_int("samples_per_class", self.samples_per_class)
-        _check_positive_int("max_epochs", self.max_epochs)
+        check_int("classes_per_batch", self.classes_per_batch)
+        check_int("samples_per_class", self.samples_per_class)
+        check_int("max_epochs", self.max_epochs)
         _check_fractions("lr_decay_at", self.lr_decay_at)
 
     def fit(self, X, y, sample_domain=None):
@@ -411,7 +402,7 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
     # -- inference ----------------------------------------------------------------------------
 
     def _embeddings(self, X, bn):
-        _check_choice("bn", bn, ("frozen", "adapt"))
+        check_choice("bn", bn, ("frozen", "adapt"))
         data = self._validate_predict_data(X)
         X_t = torch.as_tensor(data.X, device=self.net_.device)
         return _prepared_embeddings(self.net_.module_, X_t, bn, self._inference_batch_size)
@@ -843,11 +834,11 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         self.verbose = verbose
 
     def _check_params(self):
-        _check_positive_int("n_clusters", self.n_clusters)
-        _check_positive_int("max_epochs", self.max_epochs)
-        _check_positive_int("batch_size", self.batch_size, minimum=2)
-        _check_choice("loss", self.loss, _LOSSES)
-        _check_choice("similarity_bn", self.similarity_bn, _BN_MODES)
+        check_int("n_clusters", self.n_clusters)
+        check_int("max_epochs", self.max_epochs)
+        check_int("batch_size", self.batch_size, minimum=2)
+        check_choice("loss", self.loss, _LOSSES)
+        check_choice("similarity_bn", self.similarity_bn, _BN_MODES)
         _check_fractions("lr_decay_at", self.lr_decay_at)
         _unwrap_similarity(self.similarity)
 
@@ -1039,11 +1030,11 @@ class CCNAdapter(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin
         return 1024
 
     def _check_params(self):
-        _check_positive_int("max_epochs", self.max_epochs)
-        _check_positive_int("source_batch_size", self.source_batch_size)
-        _check_positive_int("target_batch_size", self.target_batch_size, minimum=2)
-        _check_choice("loss", self.loss, _LOSSES)
-        _check_choice("similarity_bn", self.similarity_bn, _BN_MODES)
+        check_int("max_epochs", self.max_epochs)
+        check_int("source_batch_size", self.source_batch_size)
+        check_int("target_batch_size", self.target_batch_size, minimum=2)
+        check_choice("loss", self.loss, _LOSSES)
+        check_choice("similarity_bn", self.similarity_bn, _BN_MODES)
         if self.cluster_weight < 0:
             raise ValueError(f"cluster_weight must be >= 0, got {self.cluster_weight!r}.")
         _unwrap_similarity(self.similarity)

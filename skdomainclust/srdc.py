@@ -33,6 +33,7 @@ from ._net import (
     resolve_optimizer,
     seed_from_random_state,
 )
+from ._validation import check_choice, check_int
 from .losses.srdc import (
     source_classification_loss,
     source_weights,
@@ -518,18 +519,12 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
     # -- validation ---------------------------------------------------------------------------
 
     def _check_params(self, n_classes):
-        def integer(name, minimum):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
         for name in ("bottleneck_dim", "kmeans_iter", "max_epochs"):
-            integer(name, 1)
-        integer("batch_size", 2)
-        integer("warmup_epochs", 0)
+            check_int(name, getattr(self, name))
+        check_int("batch_size", self.batch_size, minimum=2)
+        check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         if self.n_clusters is not None:
-            integer("n_clusters", 1)
+            check_int("n_clusters", self.n_clusters)
             if self.n_clusters != n_classes:
                 raise ValueError(
                     f"n_clusters={self.n_clusters} but the labelled source rows hold "
@@ -545,12 +540,8 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
                 and not isinstance(self.input_dropout, bool) and 0 <= self.input_dropout < 1):
             raise ValueError(
                 f"input_dropout must be 'auto' or in [0, 1), got {self.input_dropout!r}.")
-        if self.assignment not in ("dec", "softmax"):
-            raise ValueError(
-                f"assignment must be 'dec' or 'softmax', got {self.assignment!r}.")
-        if self.centre_init not in ("midpoint", "target"):
-            raise ValueError(
-                f"centre_init must be 'midpoint' or 'target', got {self.centre_init!r}.")
+        check_choice("assignment", self.assignment, ("dec", "softmax"))
+        check_choice("centre_init", self.centre_init, ("midpoint", "target"))
         for name in ("lr", "centre_lr_factor"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float, np.number)) and value >= 0):

@@ -22,6 +22,7 @@ from ._contract import MASK_LABEL
 from ._net import DomainNet, IndexBatchIterator, forward_in_chunks, resolve_optimizer
 from ._propagation import attach_singletons as _attach_singletons
 from ._propagation import propagate_labels
+from ._validation import check_choice, check_int
 from .losses.adversarial import domain_adversarial_loss
 from .nn import MLP, build_encoder, dann_lambda, dann_lr_factor, grad_reverse
 from .nn.gcn import LinkGCN
@@ -510,16 +511,10 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
 
     def _check_params(self):
         for name in ("k1", "k2", "u", "embedding_dim", "max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if self.pivots_per_epoch is not None and (
-                not isinstance(self.pivots_per_epoch, (int, np.integer))
-                or self.pivots_per_epoch < 1):
-            raise ValueError(
-                f"pivots_per_epoch must be a positive int or None, got {self.pivots_per_epoch!r}.")
-        if self.align not in ("links", "features"):
-            raise ValueError(f"align must be 'links' or 'features', got {self.align!r}.")
+            check_int(name, getattr(self, name))
+        if self.pivots_per_epoch is not None:
+            check_int("pivots_per_epoch", self.pivots_per_epoch)
+        check_choice("align", self.align, ("links", "features"))
         if not 0 < self.threshold_step <= 1:
             raise ValueError(f"threshold_step must be in (0, 1], got {self.threshold_step!r}.")
         size = self.max_cluster_size
