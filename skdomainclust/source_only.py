@@ -47,6 +47,14 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
         Hidden widths of the default MLP encoder (ignored when ``encoder`` is given).
     dropout : float, default=0.2
         Dropout after each hidden block of the default encoder.
+    batch_norm : bool, default=False
+        Batch-norm after each hidden ``Linear`` of the default encoder. Off by default: its
+        running statistics are the source's, and a shifted target normalised by them lands
+        off the manifold the head was trained on. Chosen without target labels of any
+        benchmark task: the candidates were compared on held-out source rows of every
+        benchmark family (batch-norm 88.3 %, none 87.8 %) and on two development shifts never
+        reported, MNIST -> MNIST-M and USPS -> MNIST-M (none 17.7 %, batch-norm 15.1 %,
+        seeds 0-1); see ``benchmarks/source_only_defaults.py``.
     encoder : None, nn.Module class or instance, default=None
         Feature extractor. None builds an MLP over feature vectors; pass a module (e.g. a
         small conv net) to train on images ``(n, C, H, W)``. An instance is copied, never
@@ -87,11 +95,12 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
 
     __metadata_request__score = {"sample_domain": True}
 
-    def __init__(self, hidden_dims=(256,), dropout=0.2, encoder=None, optimizer="adam", lr=1e-3,
-                 weight_decay=1e-4, max_epochs=50, batch_size=64, device="auto",
-                 random_state=None, verbose=0):
+    def __init__(self, hidden_dims=(256,), dropout=0.2, batch_norm=False, encoder=None,
+                 optimizer="adam", lr=1e-3, weight_decay=1e-4, max_epochs=50, batch_size=64,
+                 device="auto", random_state=None, verbose=0):
         self.hidden_dims = hidden_dims
         self.dropout = dropout
+        self.batch_norm = batch_norm
         self.encoder = encoder
         self.optimizer = optimizer
         self.lr = lr
@@ -123,7 +132,8 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
         self.classes_, y_encoded = np.unique(data.y[rows], return_inverse=True)
         with self._fit_context():
             encoder, width = build_encoder(self.encoder, data.X.shape[1:],
-                                           hidden_dims=self.hidden_dims, dropout=self.dropout)
+                                           hidden_dims=self.hidden_dims, dropout=self.dropout,
+                                           batch_norm=self.batch_norm)
             self.net_ = DomainNet(
                 EncoderClassifier,
                 module__encoder=encoder,

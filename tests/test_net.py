@@ -88,6 +88,15 @@ def test_training_loss_falls_and_source_only_learns():
     assert clf.score(X, y, sample_domain=sd) > 0.8  # chance is 1/3
 
 
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_source_only_batch_norm_switch_builds_what_it_says(batch_norm):
+    X, y, sd = make_shifted_blobs(n_per_class=30, shift=0.3)
+    clf = SourceOnlyClassifier(batch_norm=batch_norm, max_epochs=2, random_state=0)
+    clf.fit(X, y, sample_domain=sd)
+    norms = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == (1 if batch_norm else 0)
+
+
 def test_endless_batches_cycle_permutations_and_keep_batches_distinct_on_request():
     import itertools
 
