@@ -64,6 +64,25 @@ def _meda_digits(text):
     return references
 
 
+_OFFICE31_SOURCE_ONLY = re.compile(r"ResNet-50 source-only ((?:[ADW]-[ADW] [\d.]+,? )+)")
+
+
+def _office31(data_home):
+    """ResNet-50 source-only per task, from the Office-31 README (another backbone: context)."""
+    path = os.path.join(get_data_home(data_home), "office31_effnetlite0", "README.md")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        match = _OFFICE31_SOURCE_ONLY.search(" ".join(handle.read().split()))
+    if not match:
+        return {}
+    references = {}
+    for src, tgt, value in re.findall(r"([ADW])-([ADW]) ([\d.]+)", match.group(1)):
+        task = f"office31:{_DOMAIN_LETTERS[src]}->{_DOMAIN_LETTERS[tgt]}"
+        references[task] = {"ResNet-50 source-only (papers; another backbone)": float(value)}
+    return references
+
+
 def load_references(data_home=None):
     """Return ``{task_name: {row_label: acc_percent}}`` parsed from REFERENCE_RESULTS.md.
 
@@ -76,6 +95,7 @@ def load_references(data_home=None):
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     references = _meda_digits(text)
+    references.update(_office31(data_home))
     for title, body, header, rows in _tables(text):
         family = None
         if "SURF" in title or title.startswith(("1a", "1b", "1c", "1d")):

@@ -33,6 +33,10 @@ class Task:
         Published numbers for this task, ``{"MEDA (ACM MM 2018)": 53.2, ...}`` (ACC %).
     meta : dict
         Anything else a method may need (e.g. ``{"image_shape": (1, 32, 32)}``).
+    dataset : str
+        The data set the family is built on (default: the family name), e.g. ``"office31"``
+        for the ``acids_office31`` and ``retrieval_office31`` protocols: ``--tasks office31``
+        selects every protocol on it.
     """
 
     name: str
@@ -41,6 +45,11 @@ class Task:
     n_classes: int
     reference: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    dataset: str = ""
+
+    def __post_init__(self):
+        if not self.dataset:
+            object.__setattr__(self, "dataset", self.family)
 
 
 @dataclass
@@ -77,9 +86,14 @@ class Method:
     labels_are_classes : bool
         The labels are class predictions, scored by plain accuracy like the published domain
         adaptation numbers; otherwise they are cluster ids, scored by Hungarian-matched ACC.
+    baseline : bool
+        What a user would run instead of this library's methods (k-means, 1-NN, a source-only
+        classifier, raw-feature retrieval, a peer library): the league table compares every
+        other row with the best baseline of its family.
     """
 
     name: str
     run: Callable
     suites: dict
     labels_are_classes: bool = False
+    baseline: bool = False

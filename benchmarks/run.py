@@ -1,10 +1,10 @@
 """The benchmark runner.
 
 Runs methods on tasks and seeds, and appends one JSON line per (method, task, seed) to
-``benchmarks/results/results.jsonl`` with ACC, NMI, pairwise F1, BCubed F1, fit seconds, peak
-memory (RSS, and CUDA when used), the device and the commit. Then rebuilds the markdown report
-``benchmarks/results/RESULTS.md`` from the latest record of every (method, task, seed), beside
-the published numbers of ``REFERENCE_RESULTS.md``.
+``benchmarks/results/results.jsonl`` (or ``--results``) with ACC, NMI, pairwise F1, BCubed F1,
+fit seconds, peak memory (RSS, and CUDA when used), the device and the commit. Then rebuilds
+the markdown report of that file and, for a file in ``benchmarks/results``, the league table
+``benchmarks/results/RESULTS.md`` over every results file there (see ``benchmarks.report``).
 
 Examples
 --------
@@ -36,7 +36,7 @@ from skdomainclust.metrics import (
 )
 
 from .methods import discover
-from .report import write_report
+from .report import write_all, write_report
 from .tasks import standard_tasks
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -115,7 +115,7 @@ def score_labels(y_true, labels, *, labels_are_classes):
 
 
 def run_one(method, task, seed, data):
-    """Run ``method`` on ``task`` with ``seed``; return the JSON record."""
+    """Run ``method`` on ``task`` with ``seed``; return the JSON record (None: skipped)."""
     X, y, sample_domain = data
     target = sample_domain < 0
     masked = np.where(target, -1, y)  # target labels never reach a method
@@ -123,6 +123,8 @@ def run_one(method, task, seed, data):
         start = time.perf_counter()
         outcome = method.run(task, X, masked, sample_domain, seed)
         seconds = time.perf_counter() - start
+    if outcome is None:  # the method cannot run here (an optional peer library is absent)
+        return None
     record = {
         "method": method.name,
         "task": task.name,
@@ -150,7 +152,8 @@ def run_one(method, task, seed, data):
 
 
 def select_tasks(method, suite, all_tasks, task_filter):
-    """Task names of ``method`` in ``suite`` (families expanded), filtered by ``--tasks``."""
+    """Task names of ``method`` in ``suite`` (families expanded), filtered by ``--tasks``
+    (task names, family names or data sets: ``office31`` selects every Office-31 protocol)."""
     names = []
     for entry in method.suites.get(suite, []):
         if entry in all_tasks:
@@ -161,7 +164,8 @@ def select_tasks(method, suite, all_tasks, task_filter):
                 raise KeyError(f"{method.name}: unknown task or family {entry!r}")
             names.extend(family)
     if task_filter:
-        names = [n for n in names if n in task_filter or all_tasks[n].family in task_filter]
+        names = [n for n in names if n in task_filter or all_tasks[n].family in task_filter
+                 or all_tasks[n].dataset in task_filter]
     return list(dict.fromkeys(names))
 
 
@@ -205,6 +209,7 @@ def main(argv=None):
         os.environ.setdefault("SKDOMAINCLUST_DATA", SHARED_DATA)
 
     methods, extra_tasks = discover()
+    methods_all = dict(methods)
     all_tasks = {**standard_tasks(), **extra_tasks}
     if args.list:
         for name, method in methods.items():
@@ -231,13 +236,20 @@ def main(argv=None):
                         cache[name] = task.load()
                     for seed in args.seeds:
                         record = run_one(method, task, seed, cache[name])
+                        if record is None:
+                            print(f"skipped: {method.name} on {name}", flush=True)
+                            continue
                         out.write(json.dumps(record) + "\n")
                         out.flush()
                         shown = {k: record.get(k) for k in
                                  ("method", "task", "seed", "acc", "nmi", "fit_seconds")}
                         print(json.dumps(shown), flush=True)
-    report = write_report(args.results, all_tasks)
-    print(f"report: {report}")
+    if os.path.abspath(os.path.dirname(args.results)) == os.path.abspath(RESULTS_DIR):
+        # A run into benchmarks/results refreshes every report and the league table.
+        for report in write_all(RESULTS_DIR, all_tasks, methods_all):
+            print(f"report: {report}")
+    else:
+        print(f"report: {write_report(args.results, all_tasks)}")
     return 0
 
 

@@ -66,3 +66,128 @@ def test_report_averages_method_metrics_and_names_its_file_after_the_results(tmp
     report = open(out).read()
     assert "| method | task | P@5 | P@1 |" in report  # recorded order, not sorted
     assert "| r | Avg | 0.200 | 0.300 |" in report
+
+
+def _record(method, task, seed, acc, family="fam"):
+    return {"method": method, "task": task, "family": family, "seed": seed, "acc": acc,
+            "nmi": 50.0, "pairwise_f1": 0.5, "bcubed_f1": 0.5, "fit_seconds": 2.0,
+            "peak_rss_mb": 100.0, "time": "2026-12-02T00:00:00+00:00", "metrics": {}}
+
+
+def test_league_table_compares_each_method_with_the_best_baseline_on_its_tasks(tmp_path):
+    from benchmarks.report import write_league_table
+
+    rows = []
+    for seed, (base_b, base_c, weak, good, noisy) in enumerate([
+            (50, 70, 10, 70, 20), (52, 72, 12, 72, 90)]):
+        rows += [_record("kmeans", "fam:a->b", seed, base_b),
+                 _record("kmeans", "fam:a->c", seed, base_c),
+                 _record("weak baseline", "fam:a->b", seed, weak),
+                 _record("weak baseline", "fam:a->c", seed, weak),
+                 _record("good", "fam:a->b", seed, good),
+                 _record("good", "fam:a->c", seed, good),
+                 _record("noisy", "fam:a->b", seed, noisy)]  # one task only
+    first, second = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    first.write_text("\n".join(json.dumps(r) for r in rows[:7]))
+    second.write_text("\n".join(json.dumps(r) for r in rows[7:]))
+    out = tmp_path / "RESULTS.md"
+    write_league_table([str(first), str(second)], {}, {"kmeans", "weak baseline"}, str(out),
+                       command="cmd", commit="abc1234")
+    table = out.read_text()
+    assert "`cmd` at commit `abc1234`" in table and "`one.jsonl`, `two.jsonl`" in table
+    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()
+             if line.startswith("| ")}
+    # kmeans averages 60 and 62 over the two tasks; "good" 71 +- 1: +10 over 1.4 of spread.
+    assert "| 71.0 +- 1.0 | 2 |" in lines["good"]
+    assert "kmeans: 61.0" in lines["good"] and "**yes** (+10.0 > 1.4)" in lines["good"]
+    # "noisy" ran only a->b: compared with kmeans on a->b (51.0), within its 35.0 spread.
+    assert "kmeans: 51.0" in lines["noisy"] and "no (+4.0 vs spread 35.0)" in lines["noisy"]
+    assert "(baseline)" in lines["kmeans"]
+
+
+def test_league_table_keeps_the_latest_record_over_files(tmp_path):
+    from benchmarks.report import write_league_table
+
+    old = dict(_record("m", "fam:a->b", 0, 10.0), time="2026-01-01T00:00:00+00:00")
+    new = dict(_record("m", "fam:a->b", 0, 30.0), time="2026-06-01T00:00:00+00:00")
+    (tmp_path / "a.jsonl").write_text(json.dumps(new))
+    (tmp_path / "b.jsonl").write_text(json.dumps(old))
+    out = tmp_path / "RESULTS.md"
+    write_league_table([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")], {}, set(),
+                       str(out), command="c", commit="x")
+    assert "| m | 30.0 | 30.0 | 1 |" in out.read_text()
+
+
+OFFICE31_FAMILIES = ("office31", "acids_office31", "retrieval_office31", "office31_crossclass")
+
+
+def test_office31_tasks_never_pass_target_labels_to_a_method(data_home):
+    """Every office31 task of the runner masks the target labels before a method sees them."""
+    from benchmarks.methods import discover
+    from benchmarks.registry import Method, Outcome
+    from benchmarks.run import run_one
+    from benchmarks.tasks import standard_tasks
+
+    tasks = {**standard_tasks(), **discover()[1]}
+    seen = []
+
+    def spy(task, X, y, sample_domain, seed):
+        seen.append((task.name, y.copy(), sample_domain.copy()))
+        return Outcome(labels=np.zeros(int((sample_domain < 0).sum()), dtype=int))
+
+    method = Method("spy", spy, {})
+    chosen = [task for task in tasks.values() if task.family in OFFICE31_FAMILIES]
+    assert {task.family for task in chosen} == set(OFFICE31_FAMILIES)
+    for task in chosen:
+        X, y, sample_domain = task.load()
+        record = run_one(method, task, 0, (X, y, sample_domain))
+        assert record["n_target"] == int((sample_domain < 0).sum()) > 0
+        name, y_seen, domains_seen = seen[-1]
+        assert name == task.name
+        assert np.all(y_seen[domains_seen < 0] == -1)
+        np.testing.assert_array_equal(y_seen[domains_seen >= 0], y[sample_domain >= 0])
+    assert len([task for task in chosen if task.family == "office31"]) == 6
+
+
+def test_peer_rows_are_skipped_with_a_notice_when_skada_is_absent(monkeypatch):
+    from benchmarks.methods import peers
+    from benchmarks.registry import Task
+    from benchmarks.run import run_one
+
+    monkeypatch.setattr(peers, "_skada", lambda: None)
+    task = Task(name="fam:a->b", family="fam", load=None, n_classes=2)
+    X = np.zeros((4, 3), dtype=np.float32)
+    data = (X, np.array([0, 1, 0, 1]), np.array([0, 0, -1, -1]))
+    for method in peers.METHODS:
+        assert method.baseline and run_one(method, task, 0, data) is None
+
+
+def test_importing_the_peers_leaves_metadata_routing_as_it_was():
+    import sklearn
+
+    from benchmarks.methods import peers
+
+    before = sklearn.get_config()["enable_metadata_routing"]
+    peers._skada()
+    assert sklearn.get_config()["enable_metadata_routing"] == before
+
+
+def test_peer_dann_head_passes_a_reversed_gradient():
+    """skada's default head (a softmax over one logit) is constant; the peers' is not."""
+    import sklearn
+    import torch
+
+    with sklearn.config_context():  # skada switches metadata routing on when imported
+        pytest.importorskip("skada")
+
+    from benchmarks.methods.peers import SigmoidDomainClassifier
+
+    torch.manual_seed(0)
+    head = SigmoidDomainClassifier(8).train()
+    x = torch.randn(16, 8, requires_grad=True)
+    out = head(x)
+    values = out.detach()
+    assert out.shape == (16,) and float(values.min()) > 0 and float(values.max()) < 1
+    assert float(values.std()) > 0
+    out.sum().backward()
+    assert float(x.grad.abs().sum()) > 0

@@ -16,8 +16,8 @@ alphabet: ACC, NMI, and for K = 100 the estimate NDC (``n_clusters_estimated``) 
 Published (paper, KCL): ACC 82.4 % (K true) / 78.1 % (K = 100), NMI 0.889 / 0.874, ADif 6.35;
 the L2C code's per-alphabet numbers (``REFERENCE_RESULTS.md`` section 4) are the reference rows.
 
-Cross-domain (the standard ``surf`` and ``digits`` tasks): ``CCNAdapter`` as CCN+ (source
-cross-entropy + LCO on the target with G fitted on the source labels), CCN++
+Cross-domain (the standard ``surf``, ``digits`` and ``office31`` tasks): ``CCNAdapter`` as CCN+
+(source cross-entropy + LCO on the target with G fitted on the source labels), CCN++
 (``adversarial=True``) and DANN (the same network with ``cluster_weight=0,
 adversarial=True``). G is fitted once per (task, seed) and shared by the CCN+ and CCN++ rows.
 The source-only and published rows come from the baselines module and the references.
@@ -278,13 +278,13 @@ def _run_adapter(cluster_weight, adversarial):
 
 
 OMNIGLOT = ["ccn_omniglot"]
-CROSS_DOMAIN = ["surf", "digits"]
+CROSS_DOMAIN = ["surf", "digits", "office31"]
 QUICK_OMNIGLOT = ["ccn_omniglot:Angelic", "ccn_omniglot:Gurmukhi"]
 QUICK_CROSS = ["surf:amazon->webcam", "surf:caltech->dslr", "digits:mnist->usps"]
 
 METHODS = [
     Method("k-means (Omniglot pixels, true K)", _cpu_timed(run_kmeans_pixels),
-           {"quick": QUICK_OMNIGLOT, "full": OMNIGLOT}),
+           {"quick": QUICK_OMNIGLOT, "full": OMNIGLOT}, baseline=True),
     Method("G + average linkage (no K)", _cpu_timed(run_g_linkage),
            {"quick": QUICK_OMNIGLOT, "full": OMNIGLOT}),
     Method("CCN (KCL, K=true)", _run_omniglot("kcl", "true"),

@@ -29,7 +29,7 @@ from skdomainclust.srdc import SRDCAdapter
 
 from ..registry import Method, Outcome
 
-FULL = ["surf", "decaf", "digits"]
+FULL = ["surf", "decaf", "digits", "office31"]
 QUICK = ["surf:amazon->webcam", "surf:caltech->dslr", "decaf:webcam->dslr",
          "digits:mnist->usps"]
 

@@ -8,7 +8,9 @@ of B, and B->A), a retrieved row being relevant when it has the query's class:
   Office-Caltech10 SURF (800-d), rows divided by their sum, then z-scored per domain;
 - ``retrieval_decaf:dslr->webcam``: Office-Caltech10 DeCAF6 (4096-d), rows L2-normalised;
 - ``retrieval_digits:mnist->usps``: MNIST (2000) and USPS (1800) at 16x16 (256-d), rows
-  L2-normalised (the JDA protocol).
+  L2-normalised (the JDA protocol);
+- ``retrieval_office31:{amazon->dslr, amazon->webcam, dslr->webcam}``: Office-31 as ImageNet
+  EfficientNet-Lite0 features (1280-d), every pair of domains, 31 classes.
 
 Every row below then z-scores each domain on its own (population std; a no-op for SURF), so
 the methods differ only in what they learn, not in their input.
@@ -18,6 +20,9 @@ Rows (``METHODS``), all scored with ``UCDIRRetriever``'s evaluation path
 ``precision_at_k``, both variants, and ``mean_average_precision`` over the whole ranking):
 
 - ``Raw features (cosine)``: the per-domain standardised features themselves (no labels out).
+- ``Raw features (cosine, as loaded)``: the features as the task loads them, without the
+  per-domain z-score (on Office-31 the raw non-negative activations): the other obvious
+  baseline, so that every method is compared with the better of the two.
 - ``UCDIR instance-only``: ``UCDIRRetriever`` with the cluster-wise, self-entropy and
   distance-of-distance weights at 0 (the warm-up losses alone, for the whole schedule).
 - ``UCDIR``: ``UCDIRRetriever(n_clusters=<number of classes>)`` with its defaults.
@@ -55,6 +60,7 @@ def _data_home():
 def _dataset(family):
     from skdomainclust.datasets import (
         load_mnist_usps_jda,
+        load_office31,
         load_office_caltech_decaf,
         load_office_caltech_surf,
     )
@@ -66,6 +72,8 @@ def _dataset(family):
         return load_office_caltech_decaf(preprocessing="l2", data_home=home)
     if family == "digits":
         return load_mnist_usps_jda(preprocessing="l2", data_home=home)
+    if family == "office31":
+        return load_office31(preprocessing=None, data_home=home)
     raise KeyError(family)
 
 
@@ -78,15 +86,17 @@ def _loader(family, domain_a, domain_b):
     return load
 
 
-def _task(family, domain_a, domain_b):
+def _task(family, domain_a, domain_b, n_classes=10):
     return Task(name=f"retrieval_{family}:{domain_a}->{domain_b}", family=f"retrieval_{family}",
-                load=_loader(family, domain_a, domain_b), n_classes=10)
+                load=_loader(family, domain_a, domain_b), n_classes=n_classes, dataset=family)
 
 
 TASKS = [
     *(_task("surf", a, b) for a, b in SURF_PAIRS),
     _task("decaf", "dslr", "webcam"),
     _task("digits", "mnist", "usps"),
+    *(_task("office31", a, b, n_classes=31)
+      for a, b in (("amazon", "dslr"), ("amazon", "webcam"), ("dslr", "webcam"))),
 ]
 TASK_NAMES = [task.name for task in TASKS]
 QUICK = ["retrieval_surf:amazon->webcam", "retrieval_decaf:dslr->webcam"]
@@ -126,6 +136,13 @@ def run_raw(task, X, y, sample_domain, seed):
     return Outcome(labels=None, metrics=_metrics(scores))
 
 
+def run_raw_unstandardised(task, X, y, sample_domain, seed):
+    """Cosine retrieval on the task's features as loaded (no per-domain z-score)."""
+    y_true = _labels_for_scoring(task)
+    scores = cross_domain_retrieval_scores(X, y_true, sample_domain >= 0, CUTOFFS)
+    return Outcome(labels=None, metrics=_metrics(scores))
+
+
 def _run_ucdir(**params):
     def run(task, X, y, sample_domain, seed):
         X = standardise_per_domain(X, sample_domain)
@@ -142,7 +159,10 @@ def _run_ucdir(**params):
 INSTANCE_ONLY = dict(cluster_weight=0.0, entropy_weight=0.0, dd_weight=0.0)
 
 METHODS = [
-    Method("Raw features (cosine)", run_raw, {"quick": QUICK, "full": TASK_NAMES}),
+    Method("Raw features (cosine)", run_raw, {"quick": QUICK, "full": TASK_NAMES},
+           baseline=True),
+    Method("Raw features (cosine, as loaded)", run_raw_unstandardised,
+           {"quick": QUICK, "full": TASK_NAMES}, baseline=True),
     Method("UCDIR instance-only", _run_ucdir(**INSTANCE_ONLY),
            {"quick": QUICK, "full": TASK_NAMES}),
     Method("UCDIR", _run_ucdir(), {"quick": QUICK, "full": TASK_NAMES}),
