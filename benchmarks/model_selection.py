@@ -34,7 +34,8 @@ from sklearn.model_selection import GridSearchCV
 from skdomainclust.metrics import get_scorer
 
 from .methods import discover
-from .run import RESULTS_DIR, SHARED_DATA, _commit
+from .report import git_commit
+from .run import RESULTS_DIR, SHARED_DATA
 from .tasks import SURF_DOMAINS, standard_tasks
 
 LABEL_FREE = ("unsupervised_entropy", "unsupervised_snd", "unsupervised_kmeans_agreement")
@@ -206,7 +207,7 @@ def main(argv=None):
                 for params, scores in rows_by_task[name]:
                     out.write(json.dumps({"method": method, "task": name, "seed": args.seed,
                                           "params": params, "scores": scores,
-                                          "commit": _commit()}, default=str) + "\n")
+                                          "commit": git_commit()}, default=str) + "\n")
                 out.flush()
                 best = max(rows_by_task[name], key=lambda row: row[1]["oracle"])
                 print(f"{method} {name}: {time.perf_counter() - start:.0f} s, oracle best "

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from skdomainclust.metrics import (
 )
 
 from .methods import discover
-from .report import write_all, write_report
+from .report import git_commit, write_all, write_report
 from .tasks import standard_tasks
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
@@ -90,17 +89,6 @@ class PeakMemory:
         return False
 
 
-def _commit():
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=os.path.dirname(__file__), check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=os.path.dirname(__file__))
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def score_labels(y_true, labels, *, labels_are_classes):
     """The clustering metrics of one run (ACC is plain accuracy for class predictions)."""
     acc = (float(np.mean(labels == y_true)) if labels_are_classes
@@ -137,7 +125,7 @@ def run_one(method, task, seed, data):
                          else round(memory.cuda_peak / 2**20, 1)),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "torch_threads": torch.get_num_threads(),
-        "commit": _commit(),
+        "commit": git_commit(),
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     if outcome.labels is not None:
@@ -181,7 +169,7 @@ def run_micro(out):
     if propagation is not None:
         records.append(propagation.measure())
     for record in records:
-        record["commit"] = _commit()
+        record["commit"] = git_commit()
         print(json.dumps(record), flush=True)
         out.write(json.dumps(record) + "\n")
         out.flush()

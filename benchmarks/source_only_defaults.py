@@ -37,11 +37,11 @@ CANDIDATES = {
 
 def source_domains():
     """``[(family, domain, X, y)]`` of every source domain of the classification families."""
-    from .tasks import _dataset
+    from .tasks import family_dataset
 
     out = []
     for family in ("surf", "decaf", "digits", "office31"):
-        data = _dataset(family)
+        data = family_dataset(family)
         for index, name in enumerate(data.domain_names):
             rows = data.domain == index
             out.append((family, name, data.X[rows], data.y[rows]))

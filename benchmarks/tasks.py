@@ -37,8 +37,9 @@ DIGITS_SHIFT_TARGETS = ("rotated", "inverted", "noisy", "blurred")
 
 
 @functools.cache
-def _dataset(name):
-    # Loaded once per process and shared by every task of the family.
+def family_dataset(name):
+    """The data set of a family with its preprocessing, loaded once per process and shared by
+    every task and method module that uses it."""
     if name == "surf":
         return load_office_caltech_surf(preprocessing="standard")
     if name == "decaf":
@@ -54,7 +55,7 @@ def _dataset(name):
 
 def _loader(family, source, target):
     def load():
-        return stack_domains(_dataset(family), source=source, target=target)
+        return stack_domains(family_dataset(family), source=source, target=target)
 
     return load
 

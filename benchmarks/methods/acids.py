@@ -41,17 +41,12 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from skdomainclust.acids import ACIDSClusterer
-from skdomainclust.datasets import (
-    load_mnist,
-    load_mnist_m,
-    load_office31,
-    load_office_caltech_surf,
-    load_usps,
-)
+from skdomainclust.datasets import load_mnist, load_mnist_m, load_usps
 from skdomainclust.nn.convnet import ConvNet
 from skdomainclust.nn.views import ImageView
 
 from ..registry import Method, Outcome, Task
+from ..tasks import family_dataset
 
 DIGITS_DOMAINS = ("mnist", "usps", "mnist_m")
 SURF_DOMAINS = ("amazon", "caltech", "dslr", "webcam")
@@ -93,20 +88,21 @@ def load_digits_domains(n_per_domain=DIGITS_PER_DOMAIN):
     return domains
 
 
+def _by_domain(bunch):
+    return {name: (bunch.X[bunch.domain == i], bunch.y[bunch.domain == i])
+            for i, name in enumerate(bunch.domain_names)}
+
+
 @functools.cache
 def load_surf_domains():
     """``{domain: (X (n, 800) float32, y)}``: row-sum normalised, z-scored per domain."""
-    bunch = load_office_caltech_surf(preprocessing="standard")
-    return {name: (bunch.X[bunch.domain == i], bunch.y[bunch.domain == i])
-            for i, name in enumerate(bunch.domain_names)}
+    return _by_domain(family_dataset("surf"))
 
 
 @functools.cache
 def load_office31_domains():
     """``{domain: (X (n, 1280) float32, y)}``: z-scored per domain."""
-    bunch = load_office31(preprocessing="standard")
-    return {name: (bunch.X[bunch.domain == i], bunch.y[bunch.domain == i])
-            for i, name in enumerate(bunch.domain_names)}
+    return _by_domain(family_dataset("office31"))
 
 
 def _leave_one_out(loader, domains, target):

@@ -180,16 +180,14 @@ def _run_shallow(method):
 
 
 METHODS = [
-    Method("skada SourceOnly (deep)", _run_deep("SourceOnly"),
-           {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True, baseline=True),
-    Method("skada DANN (deep, sigmoid head)", _run_deep("DANN"),
-           {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True, baseline=True),
-    Method("skada DeepCoral (deep)", _run_deep("DeepCoral"),
-           {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True, baseline=True),
-    Method("skada MCC (deep)", _run_deep("MCC"),
-           {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True, baseline=True),
-    Method("skada CORAL + LR", _run_shallow("CORAL"),
-           {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True, baseline=True),
-    Method("skada JDOT + LR", _run_shallow("JDOT"),
-           {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True, baseline=True),
+    Method(name, run, {"quick": QUICK, "full": FAMILIES}, labels_are_classes=True,
+           baseline=True)
+    for name, run in [
+        ("skada SourceOnly (deep)", _run_deep("SourceOnly")),
+        ("skada DANN (deep, sigmoid head)", _run_deep("DANN")),
+        ("skada DeepCoral (deep)", _run_deep("DeepCoral")),
+        ("skada MCC (deep)", _run_deep("MCC")),
+        ("skada CORAL + LR", _run_shallow("CORAL")),
+        ("skada JDOT + LR", _run_shallow("JDOT")),
+    ]
 ]

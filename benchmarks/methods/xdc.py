@@ -29,9 +29,10 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from skdomainclust import XDCClusterer
-from skdomainclust.datasets import load_office31, load_omniglot
+from skdomainclust.datasets import load_omniglot
 
 from ..registry import Method, Outcome, Task
+from ..tasks import family_dataset
 
 # The 20 evaluation alphabets, as stored in omniglot_evaluation.npz (alphabet_names order).
 OMNIGLOT_ALPHABETS = (
@@ -80,14 +81,9 @@ OFFICE31_DOMAINS = ("amazon", "dslr", "webcam")
 OFFICE31_SPLIT = 16
 
 
-@functools.cache
-def _office31():
-    return load_office31(preprocessing="standard")
-
-
 def _office31_crossclass_loader(source, target):
     def load():
-        data = _office31()
+        data = family_dataset("office31")
         names = data.domain_names
         source_rows = (data.domain == names.index(source)) & (data.y < OFFICE31_SPLIT)
         target_rows = (data.domain == names.index(target)) & (data.y >= OFFICE31_SPLIT)

@@ -100,6 +100,11 @@ def _standardise_surf(counts):
     X = counts.astype(np.float64)
     X = np.divide(X, X.sum(axis=1, keepdims=True), out=np.zeros_like(X),
                   where=X.sum(axis=1, keepdims=True) > 0)
+    return _zscore(X)
+
+
+def _zscore(X):
+    """Z-score every feature (population std; a feature of zero std becomes 0)."""
     centred = X - X.mean(axis=0)
     std = X.std(axis=0)
     return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
@@ -276,12 +281,6 @@ def load_office_caltech_decaf(*, preprocessing="l2", data_home=None, download_if
               f"preprocessing={preprocessing!r}.",
     )
 
-def _zscore(X):
-    """Z-score every feature (population std; a feature of zero std becomes 0)."""
-    centred = X - X.mean(axis=0)
-    std = X.std(axis=0)
-    return np.divide(centred, std, out=np.zeros_like(centred), where=std > 0)
-
 
 def load_office31(*, preprocessing="standard", data_home=None, download_if_missing=False):
     """Load Office-31 as ImageNet EfficientNet-Lite0 features (3 domains, 31 classes, 1280-d).
@@ -340,20 +339,16 @@ def load_office31(*, preprocessing="standard", data_home=None, download_if_missi
     _check_option(preprocessing, ("standard", "l2", None), "preprocessing")
     arrays = _read_npz(_OFFICE31_FILE, data_home=data_home,
                        download_if_missing=download_if_missing)
-    transforms = {"standard": _zscore, "l2": _l2_normalise, None: None}
-
-    def transform(X):
-        X = X.astype(np.float64)
-        return transforms[preprocessing](X) if preprocessing is not None else X
-
+    # Applied to each domain's block: "standard" is a per-domain z-score.
+    normalise = {"standard": _zscore, "l2": _l2_normalise, None: None}[preprocessing]
     return _multi_domain_bunch(
         arrays, ["amazon", "dslr", "webcam"],
-        target_names=np.array(_fetch.OFFICE31_CLASSES), transform=transform,
+        target_names=np.array(_fetch.OFFICE31_CLASSES),
+        transform=None if normalise is None else lambda X: normalise(X.astype(np.float64)),
         descr="Office-31 (amazon, dslr, webcam; 31 classes) as 1280-d ImageNet "
               "EfficientNet-Lite0 features; "
               f"preprocessing={preprocessing!r}. Saenko et al., ECCV 2010.",
     )
-
 
 
 # --------------------------------------------------------------------------------------------
