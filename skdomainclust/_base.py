@@ -1,13 +1,17 @@
 """The base class of every public estimator: validation, seeding, net training and inference.
 
 Methods stay thin: they build their torch module and a :class:`~skdomainclust._net.DomainNet`
-subclass, and this base class handles the data contract, the device, reproducible seeding and
-batched inference the same way for all of them.
+subclass, and this base class handles the parameters, the data contract, the device,
+reproducible seeding, building the net, batched inference and the per-fit state the same way
+for all of them.
 """
 
 import contextlib
+import copy
+import functools
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -17,11 +21,51 @@ from ._net import (
     EpochProgressBar,
     apply_in_batches,
     resolve_device,
+    resolve_optimizer,
     seed_from_random_state,
     torch_seed,
 )
+from .nn import build_encoder
 
-__all__ = ["DeepDomainEstimator", "EmbeddingTransformerMixin"]
+__all__ = ["DeepDomainEstimator", "EmbeddingTransformerMixin", "fit_context"]
+
+
+def fit_context(method=None, *, updates_fitted_state=False):
+    """Decorate ``fit`` (or any method that fits): validate the parameters, then fit as a
+    transaction.
+
+    The constructor parameters are checked against ``_parameter_constraints`` before any data
+    is looked at. If the method raises anything, ``KeyboardInterrupt`` and
+    :class:`~skdomainclust.exceptions.DivergenceError` included, the estimator's attributes
+    are put back as they were before the call and the exception propagates: an unfitted
+    estimator stays unfitted, a refit that fails keeps the previous model whole, and nothing
+    of the training data stays behind. Every fitted attribute is assigned anew by each fit,
+    so a shallow snapshot suffices; a method that trains a fitted net further
+    (``updates_fitted_state=True``, e.g. ACIDS's ``adapt``) snapshots copies of the fitted
+    attributes instead.
+    """
+    if method is None:
+        return functools.partial(fit_context, updates_fitted_state=updates_fitted_state)
+
+    @functools.wraps(method)
+    def transactional(estimator, *args, **kwargs):
+        estimator._validate_params()
+        before = dict(estimator.__dict__)
+        if updates_fitted_state:
+            before = {name: copy.deepcopy(value) if _is_fitted_attribute(name) else value
+                      for name, value in before.items()}
+        try:
+            return method(estimator, *args, **kwargs)
+        except BaseException:
+            estimator.__dict__.clear()
+            estimator.__dict__.update(before)
+            raise
+
+    return transactional
+
+
+def _is_fitted_attribute(name):
+    return name.endswith("_") and not name.startswith("__")
 
 
 class DeepDomainEstimator(BaseEstimator):
@@ -70,7 +114,7 @@ class DeepDomainEstimator(BaseEstimator):
     # -- training -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _fit_context(self):
+    def _training_context(self):
         """Resolve the device and seed torch for the whole fit.
 
         Module construction, initialisation, dropout and shuffling all happen inside, so two
@@ -88,6 +132,37 @@ class DeepDomainEstimator(BaseEstimator):
             return [("progress", EpochProgressBar(desc=desc or type(self).__name__))]
         return []
 
+    def _build_encoder(self, input_shape, **options):
+        """The default MLP (or a copy of the user's ``encoder``) and its output width.
+
+        ``hidden_dims`` and ``dropout`` come from the estimator's parameters unless given.
+        """
+        options.setdefault("hidden_dims", self.hidden_dims)
+        if hasattr(self, "dropout"):
+            options.setdefault("dropout", self.dropout)
+        return build_encoder(self.encoder, input_shape, **options)
+
+    def _make_net(self, net_class, module_class, *, callbacks=(), progress=None, **settings):
+        """The method's net with the settings every estimator shares.
+
+        The optimizer (with ``momentum`` for SGD when the estimator has one), its weight
+        decay, the learning rate, the epochs, the device and the progress bar come from the
+        estimator; ``settings`` adds the method's own (``module__*``, iterators, ...).
+        """
+        optimizer = resolve_optimizer(self.optimizer)
+        if optimizer is torch.optim.SGD and hasattr(self, "momentum"):
+            settings.setdefault("optimizer__momentum", self.momentum)
+        settings.setdefault("optimizer__weight_decay", self.weight_decay)
+        settings.setdefault("lr", self.lr)
+        settings.setdefault("max_epochs", self.max_epochs)
+        return net_class(
+            module_class,
+            optimizer=optimizer,
+            device=self.device_,
+            callbacks=[*callbacks, *self._callbacks(progress)],
+            **settings,
+        )
+
     # -- inference ----------------------------------------------------------------------------
 
     @property
@@ -100,6 +175,23 @@ class DeepDomainEstimator(BaseEstimator):
             fn, X, sample_domain=sample_domain, batch_size=self._inference_batch_size,
             device=device,
         )
+
+    def _forward(self, X, sample_domain, output):
+        """Validate ``X`` and run ``output(module, X_batch, sample_domain_batch)`` over it.
+
+        The one inference path of the estimators: the fitted module in eval mode, batches of
+        ``_inference_batch_size`` rows on the training device, results as a CPU tensor (or a
+        tuple of them).
+        """
+        data = self._validate_predict_data(X, sample_domain)
+        module = self.net_.module_.eval()
+        return self._apply(lambda xb, db: output(module, xb, db), data.X, data.sample_domain,
+                           device=self.net_.device)
+
+    @staticmethod
+    def _probabilities(logits):
+        """``predict_proba``'s values: the softmax of ``logits`` in float64, as numpy."""
+        return torch.softmax(logits.double(), dim=1).numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

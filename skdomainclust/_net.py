@@ -22,6 +22,8 @@ __all__ = [
     "IndexBatchIterator",
     "GroupedBatchIterator",
     "SourceTargetIterator",
+    "DomainBalancedIterator",
+    "PairedDomainIterator",
     "DomainNet",
     "EpochProgressBar",
     "apply_in_batches",
@@ -313,13 +315,110 @@ class SourceTargetIterator(GroupedBatchIterator):
         return max(1, *counts)
 
 
-class DomainNet(NeuralNet):
-    """skorch ``NeuralNet`` over :class:`DomainDataset` batches, with a divergence guard.
+class DomainBalancedIterator(GroupedBatchIterator):
+    """Batches holding ``batch_size`` rows of *every* domain of a :class:`DomainDataset`.
 
-    Methods subclass it and override ``get_loss`` (their loss) and, where a step is not one
-    forward/backward, ``train_step_single``. The module's ``forward`` receives the batch dict as
-    keyword arguments: ``forward(X, sample_domain, index)``.
+    ACIDS (Menapace et al., ECCV 2020) stores each batch contiguously by domain, the same
+    number of rows per domain (54 of each of three sources in the authors' code), so that every
+    domain's batch-norm slot sees a full batch and the domain-cluster joint has balanced rows.
+    An epoch is ``mean_d ceil(N_d / batch_size)`` batches; each domain cycles through fresh
+    permutations of its rows, so small domains are repeated and large ones fully visited on
+    average.
+
+    Parameters
+    ----------
+    dataset : DomainDataset
+    batch_size : int
+        Rows per domain in a batch.
+    shuffle : bool
+        Draw permutations (torch's global generator); False walks the rows in order.
+    drop_last : ignored
+        Accepted for skorch's iterator interface; batches are always full.
     """
+
+    def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
+        if not isinstance(dataset, DomainDataset):
+            raise TypeError("DomainBalancedIterator iterates over a DomainDataset.")
+        domains = dataset.sample_domain
+        groups = [torch.nonzero(domains == d).squeeze(1) for d in torch.unique(domains)]
+        super().__init__(dataset, groups, [int(batch_size)] * len(groups), shuffle=shuffle)
+        self.batch_size = int(batch_size)
+
+    def __len__(self):
+        return max(1, int(np.mean([math.ceil(len(g) / self.batch_size) for g in self.groups])))
+
+
+class PairedDomainIterator(GroupedBatchIterator):
+    """Batches holding ``batch_size`` rows of domain A and ``batch_size`` rows of domain B.
+
+    UCDIR (Hu & Lee, ECCV 2022) trains on such pairs of blocks.
+
+    The dataset's ``sample_domain`` holds the slots (0 for A, 1 for B). An epoch is
+    ``ceil(max(N_A, N_B) / batch_size)`` batches, as in the authors' loader (whose length is the
+    larger domain's): each domain walks fresh random permutations of its rows, so the larger
+    one is visited once and the smaller one is cycled. A domain with fewer than ``batch_size``
+    rows contributes all its rows to every batch (no row twice in one batch).
+
+    Parameters
+    ----------
+    dataset : DomainDataset
+    batch_size : int
+        Rows per domain in a batch.
+    shuffle : bool
+        Draw permutations (torch's global generator); False walks the rows in order.
+    drop_last : ignored
+        Accepted for skorch's iterator interface.
+    """
+
+    def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
+        if not isinstance(dataset, DomainDataset):
+            raise TypeError("PairedDomainIterator iterates over a DomainDataset.")
+        slots = dataset.sample_domain
+        groups = [torch.nonzero(slots == s).squeeze(1) for s in (0, 1)]
+        if any(len(g) == 0 for g in groups):
+            raise ValueError("PairedDomainIterator needs rows of both slots (0 and 1).")
+        super().__init__(dataset, groups, [int(batch_size)] * 2, shuffle=shuffle, distinct=True)
+        self.batch_size = int(batch_size)
+
+    def __len__(self):
+        return max(math.ceil(len(g) / self.batch_size) for g in self.groups)
+
+
+def _sum_terms(terms):
+    """The total loss: the named terms added in order (the order fixes the float result)."""
+    values = iter(terms.values())
+    total = next(values)
+    for value in values:
+        total = total + value
+    return total
+
+
+class DomainNet(NeuralNet):
+    """skorch ``NeuralNet`` over :class:`DomainDataset` batches: the one training step.
+
+    A method says what its loss is made of by overriding :meth:`loss_terms`, which returns
+    the named terms of a batch (weights applied); the step sums them in order, back-propagates,
+    and logs each term (``loss_<name>``, the epoch mean) in ``history`` beside ``train_loss``,
+    so a user sees every term's curve. The module's ``forward`` receives the batch dict as
+    keyword arguments: ``forward(X, sample_domain, index)``.
+
+    Training is guarded: a term that is not finite, a total loss that grows past
+    ``divergence_factor`` times its first steps', or at the end of an epoch a parameter or
+    buffer that is not finite or parameters whose norm grew past ``parameter_growth_factor``
+    times their initial norm raise :class:`~skdomainclust.exceptions.DivergenceError`. The norm
+    catches what a bounded loss (mutual information, contrast, a hinge) cannot show: weights
+    exploding while the loss stays in range. And
+    unlike skorch's own ``partial_fit``, ``KeyboardInterrupt`` is not swallowed: it leaves
+    ``fit``, so the estimator never returns a half-trained model as if fitted.
+    """
+
+    #: A loss whose magnitude exceeds this factor times the largest of its first
+    #: ``divergence_warmup_steps`` steps (or 1, whichever is larger) has diverged.
+    divergence_factor = 1e4
+    divergence_warmup_steps = 5
+    #: Parameters whose L2 norm exceeds this factor times their norm at the start of training
+    #: (or 1) have diverged; the estimators' fits grow it by 1-3x on the shared suite's case.
+    parameter_growth_factor = 100.0
 
     def __init__(self, module, criterion=torch.nn.CrossEntropyLoss, *args, **kwargs):
         kwargs.setdefault("dataset", DomainDataset)
@@ -336,19 +435,97 @@ class DomainNet(NeuralNet):
             return X
         return self.dataset(X, y, device=self.device)
 
+    # -- the training step --------------------------------------------------------------------
+
+    def loss_terms(self, batch, **fit_params):
+        """Named terms of the loss of one training batch, ``{name: scalar tensor}``.
+
+        The default is the criterion on the module's output (``get_loss``); methods override
+        it with their own terms. The step adds them in the order given.
+        """
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        return {"loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        terms = self.loss_terms(batch, **fit_params)
+        loss = _sum_terms(terms)
+        loss.backward()
+        self.step_terms_ = terms
+        return {"loss": loss, "y_pred": None}
+
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
-        loss = step["loss"]
-        if not torch.isfinite(loss):
-            epoch = len(self.history)
-            raise DivergenceError(
-                f"The training loss became {loss.item()} in epoch {epoch}: training diverged. "
-                "Lower the learning rate, standardise the features, or check the input scale."
-            )
+        terms = getattr(self, "step_terms_", None) or {"loss": step["loss"]}
+        self.step_terms_ = None
+        for name, value in terms.items():
+            value = float(value.detach())
+            if not math.isfinite(value):
+                self._diverged(f"the {name!r} loss term became {value}")
+            if len(terms) > 1:
+                self.history.record_batch(f"loss_{name}", value)
+        self._check_growth(float(step["loss"].detach()))
         return step
 
+    def _check_growth(self, loss):
+        scale = self.loss_scale_
+        if len(scale) < self.divergence_warmup_steps:
+            scale.append(abs(loss))
+            return
+        bound = self.divergence_factor * max(max(scale), 1.0)
+        if abs(loss) > bound:
+            self._diverged(f"the loss grew to {loss:.3g}, from at most {max(scale):.3g} in "
+                           f"its first {len(scale)} steps")
+
+    def _diverged(self, what):
+        raise DivergenceError(
+            f"Training diverged in epoch {len(self.history)}: {what}. Lower the learning "
+            f"rate (lr={self.lr}), standardise the features, or check the input scale."
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        # skorch's partial_fit catches KeyboardInterrupt and returns as if training had
+        # finished; here it propagates (the estimator's fit then restores its state).
+        if not self.initialized_:
+            self.initialize()
+        routing_method = fit_params.pop("_routing_method", "partial_fit")
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, _routing_method=routing_method, **fit_params)
+        finally:
+            self.notify("on_train_end", X=X, y=y)
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        self.loss_scale_ = []
+        self.step_terms_ = None
+        self.parameter_scale_ = self._parameter_norm()
+
+    def _parameter_norm(self):
+        with torch.no_grad():
+            norms = [p.detach().double().norm() for p in self.module_.parameters()]
+            return float(torch.stack(norms).norm()) if norms else 0.0
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        row = self.history[-1]
+        names = {key for batch in row["batches"] for key in batch if key.startswith("loss_")}
+        for name in sorted(names):
+            values = [batch[name] for batch in row["batches"] if name in batch]
+            self.history.record(name, float(np.mean(values)))
+        for name, tensor in (*self.module_.named_parameters(), *self.module_.named_buffers()):
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                self._diverged(f"the module's {name!r} holds non-finite values")
+        norm, initial = self._parameter_norm(), self.parameter_scale_
+        if norm > self.parameter_growth_factor * max(initial, 1.0):
+            self._diverged(f"the parameters' norm grew from {initial:.3g} to {norm:.3g}")
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """The criterion on ``(y_pred, y_true)``; methods override this with their losses."""
+        """The criterion on ``(y_pred, y_true)`` (the default :meth:`loss_terms`)."""
         return self.criterion_(y_pred, y_true)
 
 

@@ -1,14 +1,6 @@
-"""Parameter checks shared by the estimators' ``fit``, each a ValueError naming the parameter."""
+"""Checks of method arguments (not constructor parameters, which ``_params`` declares)."""
 
-import numpy as np
-
-__all__ = ["check_choice", "check_int"]
-
-
-def check_int(name, value, minimum=1):
-    """``value`` is an integer (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+__all__ = ["check_choice"]
 
 
 def check_choice(name, value, choices):

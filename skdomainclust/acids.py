@@ -14,18 +14,25 @@ The specification is ``specs/METHODS.md`` section 3; the differences from the au
 listed in the class docstring.
 """
 
-import copy
-import math
-
 import numpy as np
 import torch
 from sklearn.base import ClusterMixin
 from skorch.callbacks import Callback
-from skorch.dataset import unpack_data
 from torch import nn
 
-from ._base import DeepDomainEstimator
-from ._net import DomainDataset, DomainNet, GroupedBatchIterator, resolve_optimizer
+from ._base import DeepDomainEstimator, fit_context
+from ._net import DomainBalancedIterator, DomainNet
+from ._params import (
+    COMMON_CONSTRAINTS,
+    Interval,
+    Real,
+    StrOptions,
+    non_negative_int,
+    non_negative_real,
+    positive_int,
+    positive_real,
+    unit_interval,
+)
 from .losses.mutual_info import (
     domain_cluster_joint,
     ema_joint,
@@ -33,52 +40,23 @@ from .losses.mutual_info import (
     pivot_one_hot,
     view_joint,
 )
-from .nn import build_encoder
-from .nn.dsbn import convert_to_dsbn, domain_slots, dsbn_layers
-from .nn.views import FeatureView, ImageView
+from .nn.dsbn import (
+    convert_to_dsbn,
+    domain_slots,
+    dsbn_layers,
+    estimate_slot_statistics,
+    pool_slot_statistics,
+)
+from .nn.neighbours import within_domain_neighbours
+from .nn.views import iic_views, view_pair
 
-__all__ = ["ACIDSClusterer", "DomainBalancedIterator"]
+__all__ = ["ACIDSClusterer"]
 
 #: Heads of the network: the overclustering head A and the K-way head B.
 HEAD_A, HEAD_B = 0, 1
 
 #: Column of ``ACIDSModule.ema_ready`` for each kind of moving average.
 _EMA = {"view": 0, "domain": 1}
-
-
-# -- batching ----------------------------------------------------------------------------------
-
-
-class DomainBalancedIterator(GroupedBatchIterator):
-    """Batches holding ``batch_size`` rows of *every* domain of a :class:`DomainDataset`.
-
-    ACIDS stores each batch contiguously by domain, the same number of rows per domain (54 of
-    each of three sources in the authors' code), so that every domain's batch-norm slot sees a
-    full batch and the domain-cluster joint has balanced rows. An epoch is
-    ``mean_d ceil(N_d / batch_size)`` batches; each domain cycles through fresh permutations
-    of its rows, so small domains are repeated and large ones fully visited on average.
-
-    Parameters
-    ----------
-    dataset : DomainDataset
-    batch_size : int
-        Rows per domain in a batch.
-    shuffle : bool
-        Draw permutations (torch's global generator); False walks the rows in order.
-    drop_last : ignored
-        Accepted for skorch's iterator interface; batches are always full.
-    """
-
-    def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
-        if not isinstance(dataset, DomainDataset):
-            raise TypeError("DomainBalancedIterator iterates over a DomainDataset.")
-        domains = dataset.sample_domain
-        groups = [torch.nonzero(domains == d).squeeze(1) for d in torch.unique(domains)]
-        super().__init__(dataset, groups, [int(batch_size)] * len(groups), shuffle=shuffle)
-        self.batch_size = int(batch_size)
-
-    def __len__(self):
-        return max(1, int(np.mean([math.ceil(len(g) / self.batch_size) for g in self.groups])))
 
 
 # -- module ------------------------------------------------------------------------------------
@@ -185,41 +163,13 @@ class ACIDSModule(nn.Module):
 
     def pool_source_statistics_into_target_slot(self):
         """Target slot <- the mixture of the source slots' statistics (before any target)."""
-        with torch.no_grad():
-            for layer in self._dsbn:
-                means = layer.running_mean[:self.n_sources]
-                variances = layer.running_var[:self.n_sources]
-                layer.running_mean[self.target_slot] = means.mean(0)
-                layer.running_var[self.target_slot] = (variances.mean(0)
-                                                       + means.var(0, unbiased=False))
+        pool_slot_statistics(self._dsbn, range(self.n_sources), self.target_slot)
 
     def estimate_target_statistics(self, X, batch_size):
-        """Target slot <- batch statistics of ``X`` (train-mode, no-gradient passes).
-
-        The slot is reset and filled with a cumulative average over batches of ``X``, as the
-        authors' "double eval" does; only the batch-norm layers run in train mode (no
-        dropout), and nothing else in the network changes.
-        """
-        if not self._dsbn:
-            return
-        was_training = self.training
-        momenta = [layer.momentum for layer in self._dsbn]
-        self.eval()
-        for layer in self._dsbn:
-            layer.reset_slot(self.target_slot)
-            layer.momentum = None
-            layer.train()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(X), batch_size):
-                    chunk = X[start:start + batch_size]
-                    if len(chunk) < 2 and start > 0:
-                        break  # a single trailing row has no batch statistics
-                    self.features(chunk, self.target_slot)
-        finally:
-            for layer, momentum in zip(self._dsbn, momenta):
-                layer.momentum = momentum
-            self.train(was_training)
+        """Target slot <- batch statistics of ``X``, as the authors' "double eval" does."""
+        estimate_slot_statistics(self, self._dsbn,
+                                 lambda chunk: self.features(chunk, self.target_slot), X,
+                                 batch_size, self.target_slot)
 
 
 # -- net ---------------------------------------------------------------------------------------
@@ -305,29 +255,27 @@ class ACIDSNet(DomainNet):
             losses = losses + weight * mutual_information(domain)
         return losses
 
-    def get_loss(self, y_pred, y_true=None, X=None, training=False):
-        """Sum over the active heads of the mean subhead loss; head B's per-subhead losses
-        are kept in ``subhead_losses_`` (for the subhead selection)."""
-        total = 0.0
+    def loss_terms(self, batch, **fit_params):
+        """The mean subhead loss of each active head (``head_a``, ``head_b``); head B's
+        per-subhead losses are kept in ``subhead_losses_`` for the subhead selection."""
+        Xi, _ = batch
+        features = self.infer(Xi)
         self.subhead_losses_ = None
+        terms = {}
         for head in self.active_heads:
-            losses = self.head_losses(*y_pred, head)
+            losses = self.head_losses(*features, head)
             if head == HEAD_B:
                 self.subhead_losses_ = losses.detach()
-            total = total + losses.mean()
-        return total
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        y_pred = self.infer(Xi)
-        loss = self.get_loss(y_pred, None, X=Xi, training=True)
-        loss.backward()
-        return {"loss": loss, "y_pred": None}
+            terms[f"head_{'ab'[head]}"] = losses.mean()
+        return terms
 
 
 class SubheadLossRecorder(Callback):
-    """Record each epoch's phase, heads and mean loss of each head-B subhead in the history."""
+    """Record each epoch's phase, heads and mean loss of each head-B subhead in the history.
+
+    The running sums are dropped at the end of each epoch and the net's last per-subhead
+    losses at the end of training: no tensor outside the module travels with the model.
+    """
 
     def on_epoch_begin(self, net, **kwargs):
         self.total_, self.batches_ = 0.0, 0
@@ -342,56 +290,13 @@ class SubheadLossRecorder(Callback):
         net.history.record("heads", net.active_heads)
         if self.batches_:
             net.history.record("subhead_loss", (self.total_ / self.batches_).tolist())
+        self.total_ = 0.0
+
+    def on_train_end(self, net, **kwargs):
+        net.subhead_losses_ = None
 
 
 # -- estimator ---------------------------------------------------------------------------------
-
-
-def domain_neighbours(X, sample_domain, n_neighbors, chunk=2048):
-    """The ``n_neighbors`` nearest rows of each row within its own domain (cosine similarity).
-
-    Parameters
-    ----------
-    X : Tensor of shape (N, ...)
-        Rows (flattened for the similarity).
-    sample_domain : Tensor of shape (N,)
-    n_neighbors : int
-        Capped at the size of the smallest domain minus one (at least 1: a domain of one row
-        is its own neighbour).
-
-    Returns
-    -------
-    LongTensor of shape (N, k): row indices into ``X``, the row itself excluded.
-    """
-    flat = torch.nn.functional.normalize(X.flatten(1).float(), dim=1)
-    domains = torch.unique(sample_domain)
-    sizes = [int((sample_domain == d).sum()) for d in domains]
-    k = max(1, min(int(n_neighbors), min(sizes) - 1))
-    table = torch.empty((len(X), k), dtype=torch.long, device=X.device)
-    for d in domains:
-        rows = torch.nonzero(sample_domain == d).squeeze(1)
-        if len(rows) == 1:
-            table[rows] = rows
-            continue
-        members = flat[rows]
-        for start in range(0, len(rows), chunk):
-            block = members[start:start + chunk] @ members.t()
-            local = torch.arange(start, start + len(block), device=X.device)
-            block[torch.arange(len(block), device=X.device), local] = -float("inf")
-            table[rows[start:start + chunk]] = rows[block.topk(k, dim=1).indices]
-    return table
-
-
-
-def _default_views(image):
-    """(plain, transformed) views: light vs strong augmentation of images or feature vectors."""
-    if image:
-        return (ImageView(crop_scale=(0.8, 1.0), flip_prob=0.0, brightness=0.0, contrast=0.0,
-                          saturation=0.0),
-                ImageView(crop_scale=(0.5, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
-                          saturation=0.4))
-    return (FeatureView(noise=0.1),
-            FeatureView(noise=0.25, mask_prob=0.2, jitter=0.1))
 
 
 class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
@@ -539,6 +444,27 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
 
     __metadata_request__adapt = {"sample_domain": True}
 
+    _parameter_constraints = {
+        **{name: COMMON_CONSTRAINTS[name] for name in (
+            "hidden_dims", "encoder", "optimizer", "lr", "weight_decay", "max_epochs",
+            "batch_size", "device", "random_state", "verbose")},
+        "n_clusters": [positive_int(2)],
+        "overcluster_factor": [positive_int()],
+        "n_subheads": [positive_int()],
+        "domain_specific_bn": ["boolean"],
+        "domain_weight": [non_negative_real()],
+        "warmup_epochs": [non_negative_int()],
+        "ema_alpha": [unit_interval(closed="left")],
+        "adapt_ema_alpha": [unit_interval(closed="left")],
+        "pivot_threshold": [Interval(Real, 0, 1, closed="right")],
+        "views": [None, tuple, list],
+        "n_neighbors": [non_negative_int()],
+        "adapt_neighbour_space": [StrOptions({"input", "features"})],
+        "alternate_heads": ["boolean"],
+        "adapt_lr": [None, positive_real()],
+        "adapt_epochs": [non_negative_int()],
+    }
+
     def __init__(self, n_clusters=8, overcluster_factor=5, n_subheads=5, hidden_dims=(512, 256),
                  encoder=None, domain_specific_bn=True, domain_weight=10.0, warmup_epochs=8,
                  ema_alpha=0.3, adapt_ema_alpha=0.5, pivot_threshold=0.95, views=None,
@@ -573,47 +499,10 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
 
     # -- validation -------------------------------------------------------------------------
 
-    def _check_params(self, n_rows):
-        def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-        positive_int("n_clusters", 2)
-        positive_int("overcluster_factor")
-        positive_int("n_subheads")
-        positive_int("batch_size", 2)
-        positive_int("max_epochs")
-        positive_int("adapt_epochs", 0)
-        positive_int("warmup_epochs", 0)
-        positive_int("n_neighbors", 0)
-        if self.adapt_neighbour_space not in ("input", "features"):
-            raise ValueError("adapt_neighbour_space must be 'input' or 'features', got "
-                             f"{self.adapt_neighbour_space!r}.")
-        for name in ("ema_alpha", "adapt_ema_alpha"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}.")
-        if not 0 < self.pivot_threshold <= 1:
-            raise ValueError(f"pivot_threshold must be in (0, 1], got {self.pivot_threshold!r}.")
-        if self.domain_weight < 0:
-            raise ValueError(f"domain_weight must be >= 0, got {self.domain_weight!r}.")
+    def _check_n_clusters(self, n_rows, rows="rows"):
         if self.n_clusters > n_rows:
-            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of rows "
-                             f"({n_rows}).")
-
-    def _build_views(self, image):
-        if self.views is None:
-            return _default_views(image)
-        try:
-            plain, transformed = self.views
-        except (TypeError, ValueError):
-            raise TypeError("views must be None or a pair (plain, transformed) of "
-                            f"torch modules, got {self.views!r}.") from None
-        for view in (plain, transformed):
-            if not isinstance(view, nn.Module):
-                raise TypeError(f"each view must be a torch.nn.Module, got {view!r}.")
-        return copy.deepcopy(plain), copy.deepcopy(transformed)
+            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of "
+                             f"{rows} ({n_rows}).")
 
     @staticmethod
     def _scale_views(module, X):
@@ -625,6 +514,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
 
     # -- training ---------------------------------------------------------------------------
 
+    @fit_context
     def fit(self, X, y=None, sample_domain=None):
         """Phase 1 on the source rows; then phase 2 on the target rows if there are any.
 
@@ -643,18 +533,18 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         """
         data = self._validate_fit_data(X, y, sample_domain, min_source_domains=2)
         source, target = data.source_mask, data.target_mask
-        self._check_params(int(source.sum()))
+        self._check_n_clusters(int(source.sum()))
         self.source_domains_ = data.source_domains
         image = data.X.ndim == 4
-        with self._fit_context():
-            encoder, width = build_encoder(self.encoder, data.X.shape[1:],
-                                           hidden_dims=self.hidden_dims)
+        with self._training_context():
+            encoder, width = self._build_encoder(data.X.shape[1:])
             if self.domain_specific_bn:
                 encoder = convert_to_dsbn(encoder, len(self.source_domains_) + 1)
-            plain, transformed = self._build_views(image)
+            plain, transformed = view_pair(self.views, iic_views(image),
+                                           names=("plain", "transformed"))
             k = int(self.n_clusters)
-            self.net_ = ACIDSNet(
-                ACIDSModule,
+            self.net_ = self._make_net(
+                ACIDSNet, ACIDSModule,
                 module__trunk=encoder,
                 module__n_features=width,
                 module__source_domains=self.source_domains_,
@@ -663,14 +553,9 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
                 module__plain_view=plain,
                 module__transformed_view=transformed,
                 iterator_train=DomainBalancedIterator,
-                optimizer=resolve_optimizer(self.optimizer),
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
-                device=self.device_,
-                callbacks=[("subheads", SubheadLossRecorder()),
-                           *self._callbacks("ACIDS (sources)")],
+                callbacks=[("subheads", SubheadLossRecorder())],
+                progress="ACIDS (sources)",
                 phase="source",
                 domain_weight=self.domain_weight,
                 warmup_epochs=self.warmup_epochs,
@@ -690,6 +575,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         self.labels_ = self._predict_rows(data.X, data.sample_domain)
         return self
 
+    @fit_context(updates_fitted_state=True)
     def adapt(self, X, sample_domain=None):
         """Phase 2: adapt the fitted network to unlabelled target rows, without source data.
 
@@ -714,10 +600,8 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
                              "source-free phase.")
         if len(data.X) < 2:
             raise ValueError("adapt needs at least 2 target rows.")
-        if self.n_clusters > len(data.X):
-            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of "
-                             f"target rows ({len(data.X)}).")
-        with self._fit_context():
+        self._check_n_clusters(len(data.X), rows="target rows")
+        with self._training_context():
             self._adapt(data.X)
         self._select_subhead()
         self.labels_ = self._predict_rows(data.X, data.sample_domain)
@@ -761,7 +645,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
                 module = net.module_.eval()
                 points = self._apply(lambda xb, db: module.features(xb, module.slots(db)),
                                      X, sample_domain, device=net.device).to(net.device)
-            net.neighbours_ = domain_neighbours(points, domains, self.n_neighbors)
+            net.neighbours_ = within_domain_neighbours(points, domains, self.n_neighbors)
         try:
             net.partial_fit({"X": X, "sample_domain": domains})
         finally:
@@ -801,7 +685,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     def predict_proba(self, X, sample_domain=None):
         """Cluster probabilities of the best subhead, shape (n_samples, n_clusters)."""
         data = self._validate_predict_data(X, sample_domain)
-        return self._proba_rows(data.X, data.sample_domain).numpy().astype(np.float64)
+        return self._proba_rows(data.X, data.sample_domain).double().numpy()
 
     def predict(self, X, sample_domain=None):
         """Cluster of every row (target rows by default; see ``sample_domain``)."""

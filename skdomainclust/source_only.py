@@ -5,13 +5,12 @@ source domain achieves on the target without any adaptation.
 """
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin
 from torch import nn
 
-from ._base import DeepDomainEstimator, EmbeddingTransformerMixin, TargetAccuracyMixin
-from ._net import DomainNet, resolve_optimizer
-from .nn import build_encoder
+from ._base import DeepDomainEstimator, EmbeddingTransformerMixin, TargetAccuracyMixin, fit_context
+from ._net import DomainNet
+from ._params import COMMON_CONSTRAINTS, positive_int
 
 __all__ = ["SourceOnlyClassifier"]
 
@@ -95,6 +94,14 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
 
     __metadata_request__score = {"sample_domain": True}
 
+    _parameter_constraints = {
+        **{name: COMMON_CONSTRAINTS[name] for name in (
+            "hidden_dims", "dropout", "encoder", "optimizer", "lr", "weight_decay",
+            "max_epochs", "device", "random_state", "verbose")},
+        "batch_norm": ["boolean"],
+        "batch_size": [positive_int()],
+    }
+
     def __init__(self, hidden_dims=(256,), dropout=0.2, batch_norm=False, encoder=None,
                  optimizer="adam", lr=1e-3, weight_decay=1e-4, max_epochs=50, batch_size=64,
                  device="auto", random_state=None, verbose=0):
@@ -111,6 +118,7 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_context
     def fit(self, X, y, sample_domain=None):
         """Fit on the labelled source rows of ``X``.
 
@@ -130,36 +138,25 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
         data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True)
         rows = data.labelled_mask
         self.classes_, y_encoded = np.unique(data.y[rows], return_inverse=True)
-        with self._fit_context():
-            encoder, width = build_encoder(self.encoder, data.X.shape[1:],
-                                           hidden_dims=self.hidden_dims, dropout=self.dropout,
-                                           batch_norm=self.batch_norm)
-            self.net_ = DomainNet(
-                EncoderClassifier,
+        with self._training_context():
+            encoder, width = self._build_encoder(data.X.shape[1:], batch_norm=self.batch_norm)
+            self.net_ = self._make_net(
+                DomainNet, EncoderClassifier,
                 module__encoder=encoder,
                 module__n_features=width,
                 module__n_classes=len(self.classes_),
-                optimizer=resolve_optimizer(self.optimizer),
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
-                device=self.device_,
-                callbacks=self._callbacks(),
             )
             self.net_.fit({"X": data.X[rows], "sample_domain": data.sample_domain[rows]},
                           y_encoded)
         return self
 
     def _logits(self, X, sample_domain=None):
-        data = self._validate_predict_data(X, sample_domain)
-        module = self.net_.module_.eval()
-        return self._apply(lambda xb, db: module(xb, db), data.X, data.sample_domain,
-                           device=self.net_.device)
+        return self._forward(X, sample_domain, lambda module, xb, db: module(xb, db))
 
     def predict_proba(self, X, sample_domain=None):
         """Class probabilities for every row, shape (n_samples, n_classes)."""
-        return torch.softmax(self._logits(X, sample_domain), dim=1).numpy().astype(np.float64)
+        return self._probabilities(self._logits(X, sample_domain))
 
     def predict(self, X, sample_domain=None):
         """Predicted class of every row."""
@@ -168,8 +165,5 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
 
     def transform(self, X, sample_domain=None):
         """Encoder features of every row (the input of the classification head)."""
-        data = self._validate_predict_data(X, sample_domain)
-        encoder = self.net_.module_.eval().encoder
-        return self._apply(lambda xb, db: encoder(xb), data.X, data.sample_domain,
-                           device=self.net_.device).numpy()
+        return self._forward(X, sample_domain, lambda module, xb, db: module.encoder(xb)).numpy()
 

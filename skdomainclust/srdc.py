@@ -23,17 +23,26 @@ from sklearn.model_selection import train_test_split
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._base import DeepDomainEstimator, EmbeddingTransformerMixin, TargetAccuracyMixin
+from ._base import DeepDomainEstimator, EmbeddingTransformerMixin, TargetAccuracyMixin, fit_context
 from ._contract import MASK_LABEL
 from ._net import (
     DomainDataset,
     DomainNet,
     SourceTargetIterator,
     forward_in_chunks,
-    resolve_optimizer,
     seed_from_random_state,
 )
-from ._validation import check_choice, check_int
+from ._params import (
+    COMMON_CONSTRAINTS,
+    Interval,
+    Real,
+    StrOptions,
+    non_negative_int,
+    non_negative_real,
+    positive_int,
+    positive_real,
+    unit_interval,
+)
 from .losses.srdc import (
     source_classification_loss,
     source_weights,
@@ -41,7 +50,7 @@ from .losses.srdc import (
     student_t_log_assignment,
     target_clustering_loss,
 )
-from .nn import MLP, build_encoder
+from .nn import MLP
 from .nn.kmeans import cluster_means, kmeans
 
 __all__ = ["SRDCAdapter", "dao_lr_factor", "select_input_dropout"]
@@ -121,8 +130,10 @@ class SRDCNet(DomainNet):
         normalize = "sum" if self.assignment == "dec" else "softmax"
         return student_t_log_assignment(z, centres, self.alpha, normalize=normalize)
 
-    def srdc_loss(self, Xi, yi):
-        """``lambda_e (L_t^out + L_t^1 + L_t^2) + L_s^out + lambda_e (L_s^1 + L_s^2)``."""
+    def loss_terms(self, batch, **fit_params):
+        """``L_s^out``, ``lambda_e L_s^1``, ``lambda_e L_s^2`` and ``lambda_e (L_t^out +
+        L_t^1 + L_t^2)`` (the feature levels only with ``feature_clustering``)."""
+        Xi, yi = batch
         state = self.srdc_state_
         module = self.module_
         lam = state["lambda"]
@@ -136,29 +147,24 @@ class SRDCNet(DomainNet):
             z1_t, z2_t, logits_t = z1[~source], z2[~source], logits[~source]
         y_s = yi[source]
         weights = state["weights"][index[source]] if self.source_weighting else None
-        loss = source_classification_loss(F.log_softmax(logits_s, dim=1), y_s, weights)
-        levels = list(zip((z1_s, z2_s), module.centres)) if self.feature_clustering else []
-        for z, centres in levels:
-            log_p = self.feature_log_assignment(z, centres)
-            loss = loss + lam * source_classification_loss(log_p, y_s, weights)
+        terms = {"source": source_classification_loss(F.log_softmax(logits_s, dim=1), y_s,
+                                                      weights)}
+        if self.feature_clustering:
+            for level, z, centres in zip(("source_z1", "source_z2"), (z1_s, z2_s),
+                                         module.centres):
+                log_p = self.feature_log_assignment(z, centres)
+                terms[level] = lam * source_classification_loss(log_p, y_s, weights)
         if self.target_clustering and lam > 0:
             pseudo = state["pseudo_labels"][index[~source]]
-            terms = [F.log_softmax(logits_t, dim=1)]
+            levels = [F.log_softmax(logits_t, dim=1)]
             if self.feature_clustering:
-                terms += [self.feature_log_assignment(z, centres)
-                          for z, centres in zip((z1_t, z2_t), module.centres)]
+                levels += [self.feature_log_assignment(z, centres)
+                           for z, centres in zip((z1_t, z2_t), module.centres)]
             target = sum(target_clustering_loss(log_p, pseudo, self.beta,
                                                 detach_target=self.detach_target)
-                         for log_p in terms)
-            loss = loss + lam * target
-        return loss
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, yi = batch
-        loss = self.srdc_loss(Xi, yi)
-        loss.backward()
-        return {"loss": loss, "y_pred": None}
+                         for log_p in levels)
+            terms["target"] = lam * target
+        return terms
 
 
 class SRDCEpochSetup(Callback):
@@ -481,6 +487,27 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
     __metadata_request__score = {"sample_domain": True}
     __metadata_request__fit_predict = {"sample_domain": True}
 
+    _parameter_constraints = {
+        **{name: COMMON_CONSTRAINTS[name] for name in (
+            "hidden_dims", "dropout", "encoder", "optimizer", "momentum", "weight_decay",
+            "max_epochs", "batch_size", "device", "random_state", "verbose")},
+        "n_clusters": [None, positive_int()],
+        "bottleneck_dim": [positive_int()],
+        "input_dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "alpha": [positive_real()],
+        "assignment": [StrOptions({"dec", "softmax"})],
+        "beta": [unit_interval()],
+        "target_clustering": ["boolean"],
+        "feature_clustering": ["boolean"],
+        "source_weighting": ["boolean"],
+        "centre_init": [StrOptions({"midpoint", "target"})],
+        "kmeans_iter": [positive_int()],
+        "detach_target": ["boolean"],
+        "lr": [non_negative_real()],
+        "centre_lr_factor": [non_negative_real()],
+        "warmup_epochs": [non_negative_int()],
+    }
+
     def __init__(self, n_clusters=None, hidden_dims=(512,), bottleneck_dim=256, dropout=0.0,
                  input_dropout="auto", encoder=None, alpha=1.0, assignment="dec", beta=1.0,
                  target_clustering=True,
@@ -518,37 +545,17 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
 
     # -- validation ---------------------------------------------------------------------------
 
-    def _check_params(self, n_classes):
-        for name in ("bottleneck_dim", "kmeans_iter", "max_epochs"):
-            check_int(name, getattr(self, name))
-        check_int("batch_size", self.batch_size, minimum=2)
-        check_int("warmup_epochs", self.warmup_epochs, minimum=0)
-        if self.n_clusters is not None:
-            check_int("n_clusters", self.n_clusters)
-            if self.n_clusters != n_classes:
-                raise ValueError(
-                    f"n_clusters={self.n_clusters} but the labelled source rows hold "
-                    f"{n_classes} classes: SRDC clusters the target into the source classes "
-                    "(leave n_clusters=None to use them)."
-                )
-        if not (isinstance(self.alpha, (int, float, np.number)) and self.alpha > 0):
-            raise ValueError(f"alpha must be > 0, got {self.alpha!r}.")
-        if not (isinstance(self.beta, (int, float, np.number)) and 0 <= self.beta <= 1):
-            raise ValueError(f"beta must be in [0, 1], got {self.beta!r}.")
-        if not (isinstance(self.input_dropout, str) and self.input_dropout == "auto") and not (
-                isinstance(self.input_dropout, (int, float, np.number))
-                and not isinstance(self.input_dropout, bool) and 0 <= self.input_dropout < 1):
+    def _check_n_clusters(self, n_classes):
+        if self.n_clusters is not None and self.n_clusters != n_classes:
             raise ValueError(
-                f"input_dropout must be 'auto' or in [0, 1), got {self.input_dropout!r}.")
-        check_choice("assignment", self.assignment, ("dec", "softmax"))
-        check_choice("centre_init", self.centre_init, ("midpoint", "target"))
-        for name in ("lr", "centre_lr_factor"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float, np.number)) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+                f"n_clusters={self.n_clusters} but the labelled source rows hold "
+                f"{n_classes} classes: SRDC clusters the target into the source classes "
+                "(leave n_clusters=None to use them)."
+            )
 
     # -- fit ----------------------------------------------------------------------------------
 
+    @fit_context
     def fit(self, X, y, sample_domain=None):
         """Train on labelled source rows and unlabelled target rows.
 
@@ -569,7 +576,7 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
                                        require_target=True)
         source, target = data.labelled_mask, data.target_mask
         self.classes_, y_source = np.unique(data.y[source], return_inverse=True)
-        self._check_params(len(self.classes_))
+        self._check_n_clusters(len(self.classes_))
         if isinstance(self.input_dropout, str):
             self.input_dropout_, self.input_dropout_scores_ = select_input_dropout(
                 self, data.X[source], y_source,
@@ -579,13 +586,12 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
         rows = source | target
         y_train = np.full(len(data.X), MASK_LABEL, dtype=np.int64)
         y_train[source] = y_source
-        with self._fit_context():
-            encoder, width = build_encoder(self.encoder, data.X.shape[1:],
-                                           hidden_dims=self.hidden_dims, dropout=self.dropout)
-            optimizer = resolve_optimizer(self.optimizer)
-            extra = {"optimizer__momentum": self.momentum} if optimizer is torch.optim.SGD else {}
-            self.net_ = SRDCNet(
-                SRDCModule,
+        with self._training_context():
+            encoder, width = self._build_encoder(data.X.shape[1:])
+            setup = SRDCEpochSetup(int(self.kmeans_iter), self.centre_init,
+                                   float(self.centre_lr_factor), int(self.warmup_epochs))
+            self.net_ = self._make_net(
+                SRDCNet, SRDCModule,
                 module__encoder=encoder,
                 module__n_features=width,
                 module__bottleneck_dim=int(self.bottleneck_dim),
@@ -598,20 +604,12 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
                 feature_clustering=bool(self.feature_clustering),
                 source_weighting=bool(self.source_weighting),
                 detach_target=bool(self.detach_target),
-                optimizer=optimizer,
-                optimizer__weight_decay=self.weight_decay,
                 optimizer__param_groups=[("centres*", {})],
-                lr=self.lr,
-                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 iterator_train=SourceTargetIterator,
                 iterator_train__epoch_length="floor",
-                device=self.device_,
-                callbacks=[("srdc", SRDCEpochSetup(int(self.kmeans_iter), self.centre_init,
-                                                   float(self.centre_lr_factor),
-                                                   int(self.warmup_epochs))),
-                           *self._callbacks("SRDC")],
-                **extra,
+                callbacks=[("srdc", setup)],
+                progress="SRDC",
             )
             self.net_.initialize()
             dataset = DomainDataset({"X": data.X[rows], "sample_domain": data.sample_domain[rows]},
@@ -629,15 +627,12 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
     # -- inference ----------------------------------------------------------------------------
 
     def _outputs(self, X, sample_domain, pick):
-        data = self._validate_predict_data(X, sample_domain)
-        module = self.net_.module_.eval()
-        return self._apply(lambda xb, db: pick(module.features(xb)), data.X,
-                           data.sample_domain, device=self.net_.device)
+        return self._forward(X, sample_domain,
+                             lambda module, xb, db: pick(module.features(xb)))
 
     def predict_proba(self, X, sample_domain=None):
         """Class probabilities of every row, shape (n_samples, n_classes)."""
-        logits = self._outputs(X, sample_domain, lambda out: out[2])
-        return torch.softmax(logits.double(), dim=1).numpy()
+        return self._probabilities(self._outputs(X, sample_domain, lambda out: out[2]))
 
     def predict(self, X, sample_domain=None):
         """Predicted class of every row (new, unseen rows included)."""
@@ -647,5 +642,3 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
     def transform(self, X, sample_domain=None):
         """Bottleneck features ``z2`` of every row (the classifier's input)."""
         return self._outputs(X, sample_domain, lambda out: out[1]).numpy()
-
-

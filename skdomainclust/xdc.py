@@ -17,14 +17,24 @@ from sklearn.base import ClusterMixin
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._base import DeepDomainEstimator, EmbeddingTransformerMixin
+from ._base import DeepDomainEstimator, EmbeddingTransformerMixin, fit_context
 from ._contract import MASK_LABEL
-from ._net import DomainNet, IndexBatchIterator, forward_in_chunks, resolve_optimizer
+from ._net import DomainNet, IndexBatchIterator, forward_in_chunks
+from ._params import (
+    COMMON_CONSTRAINTS,
+    Integral,
+    Interval,
+    RealNotInt,
+    StrOptions,
+    Widths,
+    non_negative_real,
+    positive_int,
+    unit_interval,
+)
 from ._propagation import attach_singletons as _attach_singletons
 from ._propagation import propagate_labels
-from ._validation import check_choice, check_int
 from .losses.adversarial import domain_adversarial_loss
-from .nn import MLP, build_encoder, dann_lambda, dann_lr_factor, grad_reverse
+from .nn import MLP, dann_lambda, dann_lr_factor, grad_reverse
 from .nn.gcn import LinkGCN
 from .nn.pivot_graph import (
     build_pivot_subgraphs,
@@ -230,8 +240,9 @@ class XDCNet(DomainNet):
         return (self.adversarial and self.align == "links" and state is not None
                 and state["target_X"] is not None and len(state["target_X"]) > 1)
 
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
+    def loss_terms(self, batch, **fit_params):
+        """Cross-entropy of the source hop-1 links (``links``) and, when adversarial, the
+        domain classifier's loss behind gradient reversal (``domain``)."""
         Xi, _ = batch
         state = self.graph_state_
         module = self.module_
@@ -277,7 +288,8 @@ class XDCNet(DomainNet):
         logits, link_emb = module.gcn(*batch, graphs.k1, return_links=True)
         n_source = len(graphs.nodes)
         link_labels = hop1_link_labels(state["source_y"], graphs)
-        loss = F.cross_entropy(logits[:n_source].reshape(-1, 2), link_labels.reshape(-1))
+        terms = {"links": F.cross_entropy(logits[:n_source].reshape(-1, 2),
+                                          link_labels.reshape(-1))}
         if adversarial:
             if links:
                 domain_in = link_emb.reshape(-1, link_emb.shape[-1])
@@ -287,9 +299,9 @@ class XDCNet(DomainNet):
                 n_source_rows = n_source
             domain_in = grad_reverse(domain_in, self.adversarial_weight * dann_lambda(progress))
             is_source = torch.arange(len(domain_in), device=domain_in.device) < n_source_rows
-            loss = loss + domain_adversarial_loss(module.domain_classifier(domain_in), is_source)
-        loss.backward()
-        return {"loss": loss, "y_pred": logits[:n_source]}
+            terms["domain"] = domain_adversarial_loss(module.domain_classifier(domain_in),
+                                                      is_source)
+        return terms
 
 
 # -- inference helpers -------------------------------------------------------------------------
@@ -472,6 +484,26 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
     True
     """
 
+    _parameter_constraints = {
+        **{name: COMMON_CONSTRAINTS[name] for name in (
+            "hidden_dims", "dropout", "encoder", "optimizer", "lr", "momentum", "weight_decay",
+            "max_epochs", "device", "random_state", "verbose")},
+        **{name: [positive_int()] for name in ("k1", "k2", "u", "embedding_dim", "batch_size")},
+        "adversarial": ["boolean"],
+        # A fraction of the target rows, or a number of rows.
+        "max_cluster_size": [Interval(RealNotInt, 0, 1, closed="right"),
+                             Interval(Integral, 1, None, closed="left")],
+        "threshold_step": [Interval(RealNotInt, 0, 1, closed="right")],
+        "initial_threshold": [unit_interval()],
+        "attach_singletons": ["boolean"],
+        "gcn_dims": [Widths(allow_empty=False)],
+        "domain_hidden_dims": [Widths()],
+        "adversarial_weight": [non_negative_real()],
+        "align": [StrOptions({"links", "features"})],
+        "node_similarity": ["boolean"],
+        "pivots_per_epoch": [None, positive_int()],
+    }
+
     def __init__(self, k1=10, k2=5, u=5, adversarial=True, max_cluster_size=0.2,
                  threshold_step=0.6, initial_threshold=0.5, attach_singletons=True,
                  hidden_dims=(), embedding_dim=128, gcn_dims=(128, 128, 64, 64),
@@ -507,24 +539,6 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- validation ---------------------------------------------------------------------------
-
-    def _check_params(self):
-        for name in ("k1", "k2", "u", "embedding_dim", "max_epochs", "batch_size"):
-            check_int(name, getattr(self, name))
-        if self.pivots_per_epoch is not None:
-            check_int("pivots_per_epoch", self.pivots_per_epoch)
-        check_choice("align", self.align, ("links", "features"))
-        if not 0 < self.threshold_step <= 1:
-            raise ValueError(f"threshold_step must be in (0, 1], got {self.threshold_step!r}.")
-        size = self.max_cluster_size
-        if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
-            raise TypeError(f"max_cluster_size must be an int or a float, got {size!r}.")
-        if isinstance(size, (float, np.floating)) and not 0 < size <= 1:
-            raise ValueError(f"A float max_cluster_size is a fraction in (0, 1], got {size!r}.")
-        if isinstance(size, (int, np.integer)) and size < 1:
-            raise ValueError(f"max_cluster_size must be >= 1, got {size!r}.")
-
     def _max_size(self, n_target):
         size = self.max_cluster_size
         if isinstance(size, (float, np.floating)):
@@ -533,6 +547,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
 
     # -- fit ----------------------------------------------------------------------------------
 
+    @fit_context
     def fit(self, X, y=None, sample_domain=None):
         """Train on labelled source rows and unlabelled target rows; cluster the target rows.
 
@@ -549,7 +564,6 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         -------
         self
         """
-        self._check_params()
         data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True,
                                        require_target=True)
         source = data.labelled_mask
@@ -559,13 +573,10 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         if n_source < 2:
             raise ValueError("XDCClusterer needs at least two labelled source rows.")
         plan = EpochPlan()
-        with self._fit_context():
-            encoder, width = build_encoder(self.encoder, data.X.shape[1:],
-                                           hidden_dims=self.hidden_dims, dropout=self.dropout)
-            optimizer = resolve_optimizer(self.optimizer)
-            extra = {"optimizer__momentum": self.momentum} if optimizer is torch.optim.SGD else {}
-            self.net_ = XDCNet(
-                XDCModule,
+        with self._training_context():
+            encoder, width = self._build_encoder(data.X.shape[1:])
+            self.net_ = self._make_net(
+                XDCNet, XDCModule,
                 module__encoder=encoder,
                 module__n_features=width,
                 module__embedding_dim=self.embedding_dim,
@@ -579,17 +590,10 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                 adversarial_weight=self.adversarial_weight,
                 align=self.align,
                 target_batch_size=int(self.batch_size),
-                optimizer=optimizer,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
                 iterator_train=PivotBatchIterator,
                 iterator_train__plan=plan,
-                device=self.device_,
-                callbacks=[("graph", SourceGraphRefresh(plan, self.pivots_per_epoch)),
-                           *self._callbacks()],
-                **extra,
+                callbacks=[("graph", SourceGraphRefresh(plan, self.pivots_per_epoch))],
             )
             fit_X = {"X": data.X[source], "sample_domain": data.sample_domain[source],
                      "target_X": data.X[target] if self.adversarial else None}
@@ -610,9 +614,11 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         device = self.net_.device
         emb = self._embed(X_target).to(device)
         n = len(emb)
-        self.target_embedding_ = emb.cpu()
+        # Fitted state is numpy: only module parameters and buffers are torch tensors, so a
+        # model fitted on CUDA loads on a CPU machine.
+        self.target_embedding_ = emb.cpu().numpy()
         if n < 2:
-            self.target_knn_ = torch.zeros((n, 0), dtype=torch.long)
+            self.target_knn_ = np.zeros((n, 0), dtype=np.int64)
             self.target_labels_ = np.zeros(n, dtype=np.int64)
             return self.target_labels_
         k1, k2, u, k = _effective_ks(self.k1, self.k2, self.u, n)
@@ -625,7 +631,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                                   start_threshold=self.initial_threshold)
         if self.attach_singletons:
             labels = _attach_singletons(edges, scores, labels, max_size=max_size)
-        self.target_knn_ = knn.cpu()
+        self.target_knn_ = knn.cpu().numpy()
         self.target_labels_ = labels
         return labels
 
@@ -652,8 +658,8 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         device = self.net_.device
         module = self.net_.module_.eval()
         k1, k2, u, _ = _effective_ks(self.k1, self.k2, self.u, n_fitted)
-        knn = self.target_knn_.to(device)
-        fitted = fitted.to(device)
+        knn = torch.as_tensor(self.target_knn_, device=device)
+        fitted = torch.as_tensor(fitted, device=device)
         cluster_of = torch.as_tensor(self.target_labels_, device=device)
         n_clusters = int(self.target_labels_.max()) + 1
 
@@ -684,10 +690,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         -------
         embedding : ndarray of float32, shape (n_samples, embedding_dim)
         """
-        data = self._validate_predict_data(X, sample_domain)
-        module = self.net_.module_.eval()
-        return self._apply(lambda xb, db: module.embed(xb), data.X,
-                           device=self.net_.device).numpy()
+        return self._forward(X, sample_domain, lambda module, xb, db: module.embed(xb)).numpy()
 
     def fit_predict(self, X, y=None, sample_domain=None):
         """Fit and return ``labels_`` (target clusters, ``-1`` on source rows)."""

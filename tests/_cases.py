@@ -114,6 +114,10 @@ CLASSIFIER_CHECKS_THAT_FIT = (
 )
 TRANSFORMER_CHECKS_THAT_FIT = ("check_transformer_data_not_an_array", "check_transformer_general")
 
+#: sklearn's one-sample check sets ``n_clusters=1`` first, which the parameter table refuses
+#: before the data is looked at (one cluster carries no mutual information or contrast).
+ONE_CLUSTER = "sets n_clusters=1, which the parameter constraints refuse before fit sees data"
+
 
 CASES = [
     Case(
@@ -150,9 +154,11 @@ CASES = [
         # (or the target) and ACIDS refuses fewer than two source domains, a documented error;
         # every check that fits fails before doing what it checks. The shared suite above
         # covers the same ground with two source domains and a target.
-        expected_failed_checks={name: "fits without sample_domain: a single source domain, "
-                                "and ACIDS needs at least two"
-                                for name in (*CHECKS_THAT_FIT, "check_clustering")},
+        expected_failed_checks={
+            **{name: "fits without sample_domain: a single source domain, and ACIDS needs at "
+               "least two" for name in (*CHECKS_THAT_FIT, "check_clustering")},
+            "check_fit2d_1sample": ONE_CLUSTER,
+        },
     ),
     Case(
         SRDCAdapter(hidden_dims=(32,), bottleneck_dim=16, max_epochs=4, warmup_epochs=1,
@@ -180,10 +186,11 @@ CASES = [
         # domain 0) or without y (every row target -1): one domain, and UCDIR needs exactly two
         # (a documented error), so every check that fits fails before doing what it checks.
         # The shared suite above covers the same ground with a source and a target domain.
-        expected_failed_checks={name: "fits without sample_domain: a single domain, and UCDIR "
-                                "needs exactly two" for name in (
-            *CHECKS_THAT_FIT, *TRANSFORMER_CHECKS_THAT_FIT, "check_clustering",
-        )},
+        expected_failed_checks={
+            **{name: "fits without sample_domain: a single domain, and UCDIR needs exactly two"
+               for name in (*CHECKS_THAT_FIT, *TRANSFORMER_CHECKS_THAT_FIT, "check_clustering")},
+            "check_fit2d_1sample": ONE_CLUSTER,
+        },
     ),
     Case(
         PairwiseSimilarity(hidden_dims=(16, 8), max_epochs=3, lr=1e-2, random_state=0),

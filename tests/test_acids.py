@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from skdomainclust import ACIDSClusterer
-from skdomainclust._net import DomainDataset
-from skdomainclust.acids import DomainBalancedIterator, domain_neighbours
+from skdomainclust._net import DomainBalancedIterator, DomainDataset
 from skdomainclust.metrics import cluster_accuracy
 from skdomainclust.nn.convnet import ConvNet
 from skdomainclust.nn.dsbn import dsbn_layers
+from skdomainclust.nn.neighbours import within_domain_neighbours
 
 from ._cases import make_shifted_blobs
 
@@ -218,6 +218,6 @@ def test_domain_balanced_batches():
 def test_domain_neighbours_stay_in_their_domain():
     X = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [1.0, 0.05], [0.1, 1.0], [0.0, 0.9]])
     sd = torch.tensor([0, 0, 0, 1, 1, 1])
-    table = domain_neighbours(X, sd, 1)
+    table = within_domain_neighbours(X, sd, 1)
     assert table[:, 0].tolist() == [1, 0, 1, 4, 5, 4]
     assert (sd[table[:, 0]] == sd).all()

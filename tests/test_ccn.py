@@ -237,7 +237,7 @@ def test_clusterer_validates_its_parameters(cross_task):
         CCNClusterer(loss="l2", similarity=G).fit(X)
     with pytest.raises(ValueError, match="similarity_bn"):
         CCNClusterer(similarity_bn="train", similarity=G).fit(X)
-    with pytest.raises(TypeError, match="similarity must be"):
+    with pytest.raises(TypeError, match="'similarity' parameter"):
         CCNClusterer(similarity="G").fit(X)
     with pytest.raises(ValueError, match="fitted on 8 features"):
         CCNClusterer(n_clusters=3, similarity=G).fit(X[:, :5])

@@ -7,14 +7,21 @@ import pytest
 import sklearn
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from skorch.callbacks import Callback
 
+from skdomainclust import SourceOnlyClassifier
+from skdomainclust._base import DeepDomainEstimator
+from skdomainclust.exceptions import DivergenceError
 from skdomainclust.metrics import get_scorer
+from skdomainclust.srdc import SRDCAdapter
+from skdomainclust.xdc import XDCClusterer
 
-from ._cases import CASES
+from ._cases import CASES, make_shifted_blobs
 
 CASE_IDS = [case.id for case in CASES]
 
@@ -186,3 +193,149 @@ def test_grid_search_in_pipeline_with_masked_labels(case):
                           scoring=_scorer_for(estimator), cv=KFold(2, shuffle=True, random_state=0))
     search.fit(X, masked)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+# -- the estimator core: parameters, transactional fit, divergence, state -----------------------
+
+
+class _FailAt(Callback):
+    """Raise ``error`` at the end of epoch ``epoch`` (1-based) of any net it is given to."""
+
+    def __init__(self, error, epoch=1):
+        self.error = error
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) >= self.epoch:
+            raise self.error
+
+
+@pytest.fixture
+def fail_training(monkeypatch):
+    """Make every net an estimator builds raise ``error`` in its ``epoch``-th epoch."""
+
+    def install(error, epoch=1):
+        original = DeepDomainEstimator._callbacks
+
+        def callbacks(self, *args, **kwargs):
+            return [*original(self, *args, **kwargs), ("fail", _FailAt(error, epoch))]
+
+        monkeypatch.setattr(DeepDomainEstimator, "_callbacks", callbacks)
+
+    return install
+
+
+def test_every_parameter_is_validated(case):
+    """sklearn's check: every constructor parameter has a constraint, and fit enforces it."""
+    check_param_validation(case.id, clone(case.estimator))
+
+
+@pytest.mark.parametrize("estimator, name", [
+    (SourceOnlyClassifier(max_epochs=0), "max_epochs"),
+    (XDCClusterer(initial_threshold=2.0), "initial_threshold"),
+    (SRDCAdapter(batch_size=0), "batch_size"),
+    (SourceOnlyClassifier(batch_size=0), "batch_size"),
+], ids=["max_epochs=0", "initial_threshold=2.0", "SRDC-batch_size=0", "SourceOnly-batch_size=0"])
+def test_bad_parameter_values_fail_before_training(estimator, name):
+    X, y, sd = make_shifted_blobs()
+    with pytest.raises(ValueError, match=f"'{name}' parameter of {type(estimator).__name__}"):
+        estimator.fit(X, y, sample_domain=sd)
+    assert not hasattr(estimator, "n_features_in_")
+
+
+def test_batch_size_zero_is_refused_by_every_estimator(case):
+    if "batch_size" not in case.estimator.get_params():
+        pytest.skip("no batch_size parameter")
+    X, y, sd = case.data()
+    with pytest.raises(ValueError, match="'batch_size' parameter"):
+        _fit(clone(case.estimator).set_params(batch_size=0), X, y, sd)
+
+
+def _fitted_attributes(estimator):
+    return {name for name in vars(estimator) if name.endswith("_")}
+
+
+def test_keyboard_interrupt_leaves_fit_and_the_estimator_unfitted(case, fail_training):
+    fail_training(KeyboardInterrupt(), epoch=1)
+    X, y, sd = case.data()
+    estimator = clone(case.estimator)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(estimator, X, y, sd)
+    assert _fitted_attributes(estimator) == set()
+    with pytest.raises(NotFittedError):
+        estimator.predict(X)
+
+
+def test_failed_fit_leaves_the_estimator_as_it_was(case, fail_training):
+    fail_training(RuntimeError("boom"), epoch=2)
+    X, y, sd = case.data()
+    estimator = clone(case.estimator)
+    before = dict(vars(estimator))
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit(estimator, X, y, sd)
+    assert vars(estimator).keys() == before.keys()
+    assert all(vars(estimator)[name] is value for name, value in before.items())
+    with pytest.raises(NotFittedError):
+        estimator.predict(X)
+
+
+def test_failed_refit_keeps_the_previous_model_whole(case, fail_training):
+    X, y, sd = case.data()
+    estimator = _fit(clone(case.estimator), X, y, sd)
+    expected = estimator.predict(X)
+    state = dict(vars(estimator))
+    fail_training(RuntimeError("boom"), epoch=2)
+    # Another data set: fewer rows and fewer features.
+    X_b, y_b, sd_b = case.data(seed=1)
+    keep = np.arange(len(X_b)) % 5 != 0
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit(estimator, X_b[keep, :5], y_b[keep], sd_b[keep])
+    assert vars(estimator).keys() == state.keys()
+    assert all(vars(estimator)[name] is value for name, value in state.items())
+    np.testing.assert_array_equal(estimator.predict(X), expected)
+
+
+def test_sgd_with_a_huge_learning_rate_raises_divergence(case):
+    X, y, sd = case.data()
+    estimator = clone(case.estimator).set_params(optimizer="sgd", lr=1e4)
+    with pytest.raises(DivergenceError, match="epoch"):
+        _fit(estimator, X, y, sd)
+    assert _fitted_attributes(estimator) == set()
+
+
+def _reachable_tensors(root):
+    """Every torch tensor reachable from ``root`` that is not a module's parameter or buffer.
+
+    skorch saves the optimizer's state itself (mapping devices on load), so the tensors inside
+    an optimizer are not counted; module attributes are, since a plain tensor attribute is in
+    no state dict.
+    """
+    seen, stray = set(), []
+    registered = set()
+    stack = [("estimator", root)]
+    while stack:
+        path, obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, (type, str, bytes, int, float, np.ndarray)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, torch.optim.Optimizer):
+            continue
+        if isinstance(obj, torch.nn.Module):
+            registered.update(id(t) for t in obj.parameters(recurse=False))
+            registered.update(id(t) for t in obj.buffers(recurse=False))
+        if isinstance(obj, torch.Tensor):
+            stray.append((path, obj))
+            continue
+        if isinstance(obj, dict):
+            stack.extend((f"{path}[{key!r}]", value) for key, value in obj.items())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend((f"{path}[{i}]", value) for i, value in enumerate(obj))
+        elif hasattr(obj, "__dict__") and not callable(getattr(obj, "__func__", None)):
+            stack.extend((f"{path}.{key}", value) for key, value in vars(obj).items())
+    return [path for path, tensor in stray if id(tensor) not in registered]
+
+
+def test_fitted_state_holds_no_tensor_outside_modules(case):
+    X, y, sd = case.data()
+    estimator = _fit(clone(case.estimator), X, y, sd)
+    assert _reachable_tensors(estimator) == []

@@ -3,10 +3,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 
 from skdomainclust import DivergenceError, SourceOnlyClassifier
 from skdomainclust._net import (
     DomainDataset,
+    DomainNet,
     IndexBatchIterator,
     forward_in_chunks,
     resolve_device,
@@ -128,3 +130,61 @@ def test_forward_in_chunks_matches_one_pass_without_gradient():
     pair = forward_in_chunks(lambda xb: (xb.sum(1), layer(xb)), X, chunk=3)
     torch.testing.assert_close(pair[0], X.sum(1))
     torch.testing.assert_close(pair[1], layer(X).detach())
+
+
+class _TwoTerms(DomainNet):
+    """Cross-entropy plus a weighted L2 penalty on the logits: two named terms."""
+
+    def loss_terms(self, batch, **fit_params):
+        Xi, yi = batch
+        logits = self.infer(Xi)
+        return {"ce": torch.nn.functional.cross_entropy(logits, yi),
+                "penalty": 0.1 * logits.pow(2).mean()}
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, X, sample_domain=None, index=None):
+        return self.linear(X)
+
+
+def _xy(n=40):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(np.int64)
+
+
+def test_each_loss_term_is_logged_and_the_loss_is_their_sum():
+    X, y = _xy()
+    net = _TwoTerms(_Linear, max_epochs=3, batch_size=8, lr=0.1)
+    net.fit({"X": X}, y)
+    for row in net.history:
+        for batch in row["batches"]:
+            assert batch["train_loss"] == pytest.approx(batch["loss_ce"] + batch["loss_penalty"],
+                                                       rel=1e-5)
+        assert row["loss_ce"] == pytest.approx(np.mean([b["loss_ce"] for b in row["batches"]]))
+    assert net.history[-1]["loss_ce"] < net.history[0]["loss_ce"]  # it learns
+
+
+class _Interrupt(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_propagates_out_of_the_net():
+    X, y = _xy()
+    net = DomainNet(_Linear, max_epochs=50, batch_size=8, callbacks=[("stop", _Interrupt())])
+    with pytest.raises(KeyboardInterrupt):
+        net.fit({"X": X}, y)
+    assert len(net.history) == 2
+
+
+def test_a_finite_blow_up_raises_divergence_naming_the_epoch():
+    X, y = _xy()
+    net = DomainNet(_Linear, max_epochs=20, batch_size=8, lr=1e4, optimizer=torch.optim.SGD)
+    with pytest.raises(DivergenceError, match=r"epoch \d+.*lr=10000"):
+        net.fit({"X": X * 100}, y)

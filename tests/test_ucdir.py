@@ -5,15 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from skdomainclust._net import DomainDataset
+from skdomainclust._net import DomainDataset, PairedDomainIterator
 from skdomainclust.metrics import cluster_accuracy, cross_domain_retrieval_scores
-from skdomainclust.ucdir import (
-    PairedDomainIterator,
-    UCDIRRetriever,
-    UCDIRSchedule,
-    domain_neighbour_table,
-    order_domains,
-)
+from skdomainclust.nn.neighbours import within_domain_neighbours
+from skdomainclust.ucdir import UCDIRRetriever, UCDIRSchedule, order_domains
 
 from ._cases import make_shifted_blobs
 
@@ -174,7 +169,7 @@ def test_key_encoder_follows_by_moving_average_only(blobs):
 
 def test_neighbour_table_stays_in_domain_and_equals_brute_force(rng):
     X = torch.as_tensor(rng.normal(size=(30, 4)))
-    table = domain_neighbour_table(X, 18, 4)
+    table = within_domain_neighbours(X, torch.arange(30) >= 18, 4)
     unit = (X / X.norm(dim=1, keepdim=True)).numpy()
     for offset, stop in ((0, 18), (18, 30)):
         similarity = unit[offset:stop] @ unit[offset:stop].T
@@ -182,7 +177,8 @@ def test_neighbour_table_stays_in_domain_and_equals_brute_force(rng):
         expected = offset + np.argsort(-similarity, axis=1, kind="stable")[:, :4]
         np.testing.assert_array_equal(np.sort(table[offset:stop].numpy(), axis=1),
                                       np.sort(expected, axis=1))
-    assert domain_neighbour_table(X, 27, 10).shape == (30, 2)  # capped by the smaller domain
+    # capped by the smaller domain
+    assert within_domain_neighbours(X, torch.arange(30) >= 27, 10).shape == (30, 2)
 
 
 def test_mixup_views_only_mix_rows_of_one_domain(blobs):
@@ -191,7 +187,7 @@ def test_mixup_views_only_mix_rows_of_one_domain(blobs):
     model.fit(X, sample_domain=sd)
     net = model.net_
     net.train_X_ = torch.as_tensor(np.concatenate([X[sd == 0], X[sd < 0]]), dtype=torch.float32)
-    net.neighbours_ = domain_neighbour_table(net.train_X_, 90, 5)
+    net.neighbours_ = within_domain_neighbours(net.train_X_, torch.arange(180) >= 90, 5)
     assert (net.neighbours_[:90] < 90).all() and (net.neighbours_[90:] >= 90).all()
     index = torch.arange(0, 180, 7)
     x = net.train_X_[index]

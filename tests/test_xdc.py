@@ -271,7 +271,7 @@ def test_pickled_model_keeps_no_training_data(blobs):
     ({"k1": 0}, "k1"),
     ({"u": 2.5}, "u"),
     ({"max_cluster_size": 0}, "max_cluster_size"),
-    ({"max_cluster_size": 1.5}, "fraction"),
+    ({"max_cluster_size": 1.5}, "max_cluster_size"),
     ({"threshold_step": 0.0}, "threshold_step"),
     ({"pivots_per_epoch": 0}, "pivots_per_epoch"),
     ({"align": "nodes"}, "align"),

@@ -24,6 +24,8 @@ __all__ = [
     "convert_to_dsbn",
     "domain_slots",
     "dsbn_layers",
+    "estimate_slot_statistics",
+    "pool_slot_statistics",
     "set_domain_slots",
 ]
 
@@ -211,3 +213,47 @@ def domain_slots(module_or_layers, slots):
         yield
     finally:
         set_domain_slots(module_or_layers, None)
+
+
+def pool_slot_statistics(layers, sources, destination):
+    """Slot ``destination`` <- the mixture of the ``sources`` slots' statistics, in every layer.
+
+    The mixture of equally weighted Gaussians: the mean of the means, and the mean of the
+    variances plus the variance of the means.
+    """
+    sources = list(sources)
+    with torch.no_grad():
+        for layer in layers:
+            means = layer.running_mean[sources]
+            variances = layer.running_var[sources]
+            layer.running_mean[destination] = means.mean(0)
+            layer.running_var[destination] = variances.mean(0) + means.var(0, unbiased=False)
+
+
+def estimate_slot_statistics(module, layers, forward, X, batch_size, slot):
+    """Slot ``slot`` of every layer <- the batch statistics of ``X`` seen through ``forward``.
+
+    The slot is reset and filled with a cumulative average over batches of ``X``; only the
+    batch-norm layers run in train mode (no dropout) and no gradient is taken, so nothing
+    else in ``module`` changes. A trailing batch of one row is skipped (it has no variance).
+    """
+    if not layers:
+        return
+    was_training = module.training
+    momenta = [layer.momentum for layer in layers]
+    module.eval()
+    for layer in layers:
+        layer.reset_slot(slot)
+        layer.momentum = None
+        layer.train()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                chunk = X[start:start + batch_size]
+                if len(chunk) < 2 and start > 0:
+                    break
+                forward(chunk)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        module.train(was_training)

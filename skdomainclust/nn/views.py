@@ -2,8 +2,8 @@
 
 Self-supervised and clustering objectives (IIC, ACIDS, UCDIR's instance loss, ...) compare
 two random views of the same samples. Images get crops, flips and intensity jitter; feature
-vectors (precomputed embeddings), which have no such geometry, get the vector stand-ins of
-METHODS.md: Gaussian noise scaled per dimension, random masking and multiplicative jitter.
+vectors (precomputed embeddings), which have no such geometry, get vector stand-ins: Gaussian
+noise scaled per dimension, random masking and multiplicative jitter.
 
 Each view is an ``nn.Module`` mapping a batch to a batch of the same shape (no parameters, so
 it adds nothing to an optimizer; per-dimension scales are buffers that travel with a pickled
@@ -26,6 +26,8 @@ __all__ = [
     "random_flip",
     "intensity_jitter",
     "view_pair",
+    "iic_views",
+    "moco_views",
 ]
 
 
@@ -246,3 +248,32 @@ def view_pair(views, default, names=("first", "second")):
         if not isinstance(view, nn.Module):
             raise TypeError(f"each view must be a torch.nn.Module, got {view!r}.")
     return copy.deepcopy(first), copy.deepcopy(second)
+
+
+def iic_views(image):
+    """ACIDS's default (plain, transformed) views: a light and a strong augmentation.
+
+    Images: a light crop, then crop, flip and intensity jitter. Feature vectors: noise of 0.1
+    per-dimension std, then 0.25 std with 20 % masking and 10 % multiplicative jitter.
+    """
+    if image:
+        return (ImageView(crop_scale=(0.8, 1.0), flip_prob=0.0, brightness=0.0, contrast=0.0,
+                          saturation=0.0),
+                ImageView(crop_scale=(0.5, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
+                          saturation=0.4))
+    return (FeatureView(noise=0.1),
+            FeatureView(noise=0.25, mask_prob=0.2, jitter=0.1))
+
+
+def moco_views(image):
+    """UCDIR's default (query, key) views: one augmentation family, drawn independently.
+
+    Images: MoCo-v2's "aug-plus" without blur. Feature vectors: noise of 0.1 per-dimension
+    std, 20 % masking and 10 % multiplicative jitter.
+    """
+    if image:
+        view = ImageView(crop_scale=(0.2, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
+                         saturation=0.4, grayscale_prob=0.2)
+        return view, copy.deepcopy(view)
+    return (FeatureView(noise=0.1, mask_prob=0.2, jitter=0.1),
+            FeatureView(noise=0.1, mask_prob=0.2, jitter=0.1))

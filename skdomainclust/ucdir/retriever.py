@@ -17,43 +17,28 @@ The specification is ``specs/METHODS.md`` section 5; the differences from the au
 are listed in the class docstring.
 """
 
-import copy
-import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import ClusterMixin
-from skorch.callbacks import Callback
-from skorch.dataset import unpack_data
-from torch import nn
 
-from ._base import DeepDomainEstimator, EmbeddingTransformerMixin
-from ._net import (
-    DomainDataset,
-    DomainNet,
-    GroupedBatchIterator,
-    forward_in_chunks,
-    resolve_optimizer,
+from .._base import DeepDomainEstimator, EmbeddingTransformerMixin, fit_context
+from .._net import PairedDomainIterator
+from .._params import (
+    COMMON_CONSTRAINTS,
+    Widths,
+    non_negative_int,
+    non_negative_real,
+    positive_int,
+    positive_real,
+    unit_interval,
 )
-from .losses.contrastive import (
-    cluster_contrastive_loss,
-    distance_of_distance_loss,
-    instance_contrastive_loss,
-    prototype_confidence,
-    prototype_entropy,
-)
-from .metrics import cross_domain_retrieval_scores
-from .nn import MLP, build_encoder
-from .nn.kmeans import kmeans_restarts
-from .nn.pivot_graph import knn_graph
-from .nn.views import FeatureView, ImageView, view_pair
+from ..metrics import cross_domain_retrieval_scores
+from ..nn.views import moco_views, view_pair
+from ._network import SLOT_A, SLOT_B, UCDIRModule, UCDIRNet, UCDIRSchedule
 
-__all__ = ["PairedDomainIterator", "UCDIRRetriever", "order_domains"]
-
-#: Slots of the two domains inside the network.
-SLOT_A, SLOT_B = 0, 1
+__all__ = ["UCDIRRetriever", "order_domains"]
 
 
 def order_domains(domain_ids):
@@ -79,384 +64,7 @@ def order_domains(domain_ids):
     return ids[0], ids[1]
 
 
-# -- batching ----------------------------------------------------------------------------------
-
-
-class PairedDomainIterator(GroupedBatchIterator):
-    """Batches holding ``batch_size`` rows of domain A and ``batch_size`` rows of domain B.
-
-    The dataset's ``sample_domain`` holds the slots (0 for A, 1 for B). An epoch is
-    ``ceil(max(N_A, N_B) / batch_size)`` batches, as in the authors' loader (whose length is the
-    larger domain's): each domain walks fresh random permutations of its rows, so the larger
-    one is visited once and the smaller one is cycled. A domain with fewer than ``batch_size``
-    rows contributes all its rows to every batch (no row twice in one batch).
-
-    Parameters
-    ----------
-    dataset : DomainDataset
-    batch_size : int
-        Rows per domain in a batch.
-    shuffle : bool
-        Draw permutations (torch's global generator); False walks the rows in order.
-    drop_last : ignored
-        Accepted for skorch's iterator interface.
-    """
-
-    def __init__(self, dataset, batch_size=64, shuffle=True, drop_last=None):
-        if not isinstance(dataset, DomainDataset):
-            raise TypeError("PairedDomainIterator iterates over a DomainDataset.")
-        slots = dataset.sample_domain
-        groups = [torch.nonzero(slots == s).squeeze(1) for s in (SLOT_A, SLOT_B)]
-        if any(len(g) == 0 for g in groups):
-            raise ValueError("PairedDomainIterator needs rows of both slots (0 and 1).")
-        super().__init__(dataset, groups, [int(batch_size)] * 2, shuffle=shuffle, distinct=True)
-        self.batch_size = int(batch_size)
-
-    def __len__(self):
-        return max(math.ceil(len(g) / self.batch_size) for g in self.groups)
-
-
-# -- module ------------------------------------------------------------------------------------
-
-
-class UCDIRModule(nn.Module):
-    """Query and momentum key encoders, the two random views, memory banks and prototypes.
-
-    Parameters
-    ----------
-    encoder : nn.Module
-        Trunk (an MLP over feature vectors by default).
-    n_features : int
-        Width of the trunk's output.
-    embedding_dim : int
-    projection_dims : tuple of int
-        Hidden widths of the projection head ``Linear -> ReLU -> ... -> Linear(embedding_dim)``
-        (MoCo-v2's MLP head; no batch-norm).
-    domain_sizes : (int, int)
-        Rows of domain A and of domain B: the sizes of the two memory banks.
-    n_clusters : int
-    query_view, key_view : nn.Module
-        The random views of the query and key encoders' inputs.
-
-    Notes
-    -----
-    Buffers (they travel with a pickled model): ``bank_a`` ``(N_A, D)`` and ``bank_b``
-    ``(N_B, D)``; ``prototypes`` ``(2, K, D)`` (L2-normalised k-means centres of A and B);
-    ``assignment_a`` / ``assignment_b``, the k-means cluster of every bank row; ``clustered``,
-    whether the prototypes hold a clustering yet. The key encoder has no trainable parameter.
-    """
-
-    def __init__(self, encoder, n_features, embedding_dim, projection_dims, domain_sizes,
-                 n_clusters, query_view, key_view):
-        super().__init__()
-        head = MLP(n_features, tuple(projection_dims), out_features=embedding_dim,
-                   batch_norm=False)
-        self.encoder_q = nn.Sequential(encoder, head)
-        self.encoder_k = copy.deepcopy(self.encoder_q)
-        for parameter in self.encoder_k.parameters():
-            parameter.requires_grad_(False)
-        self.query_view = query_view
-        self.key_view = key_view
-        n_a, n_b = (int(n) for n in domain_sizes)
-        self.n_a = n_a
-        self.register_buffer("bank_a", torch.zeros(n_a, embedding_dim))
-        self.register_buffer("bank_b", torch.zeros(n_b, embedding_dim))
-        self.register_buffer("prototypes", torch.zeros(2, int(n_clusters), embedding_dim))
-        self.register_buffer("assignment_a", torch.zeros(n_a, dtype=torch.long))
-        self.register_buffer("assignment_b", torch.zeros(n_b, dtype=torch.long))
-        self.register_buffer("clustered", torch.zeros((), dtype=torch.bool))
-
-    def bank(self, slot):
-        return self.bank_a if slot == SLOT_A else self.bank_b
-
-    def assignment(self, slot):
-        return self.assignment_a if slot == SLOT_A else self.assignment_b
-
-    def query(self, X):
-        return F.normalize(self.encoder_q(X), dim=1)
-
-    def key(self, X):
-        return F.normalize(self.encoder_k(X), dim=1)
-
-    def forward(self, X, sample_domain=None, index=None):
-        """The retrieval embedding: the key encoder's L2-normalised output (as the authors
-        evaluate); call in eval mode."""
-        return self.key(X)
-
-    @torch.no_grad()
-    def momentum_update(self, momentum):
-        """``theta_k <- m theta_k + (1 - m) theta_q`` for every parameter of the key encoder."""
-        for p_q, p_k in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
-            p_k.mul_(momentum).add_(p_q.detach(), alpha=1.0 - momentum)
-
-    @torch.no_grad()
-    def write_bank(self, slot, local, keys):
-        """Store ``keys`` in the bank slots ``local`` of the rows of domain ``slot``."""
-        self.bank(slot).index_copy_(0, local, keys.to(self.bank_a.dtype))
-
-    @torch.no_grad()
-    def embed_rows(self, X, batch_size=1024):
-        """Eval-mode key embeddings of ``X`` (a tensor on the module's device), no gradient."""
-        was_training = self.training
-        self.eval()
-        try:
-            return forward_in_chunks(self.key, X, batch_size)
-        finally:
-            self.train(was_training)
-
-    @torch.no_grad()
-    def refresh(self, X, n_clusters, *, cluster=True, n_init=5, n_iter=20, seed=None):
-        """Banks <- eval-mode key embeddings of the training rows ``X`` (A rows then B rows);
-        with ``cluster``, prototypes and assignments <- k-means of each domain's embeddings.
-
-        The k-means runs on the L2-normalised embeddings and its centres are L2-normalised
-        into prototypes (the authors' ``run_kmeans``); domain B's seed is ``seed + 1000``.
-        """
-        embedding = self.embed_rows(X)
-        self.bank_a.copy_(embedding[:self.n_a])
-        self.bank_b.copy_(embedding[self.n_a:])
-        if not cluster:
-            return
-        if seed is None:
-            seed = int(torch.randint(2**31 - 1, ()).item())
-        for slot, points in ((SLOT_A, self.bank_a), (SLOT_B, self.bank_b)):
-            labels, centres, _ = kmeans_restarts(points, n_clusters, n_init=n_init,
-                                                 n_iter=n_iter, seed=seed + 1000 * slot)
-            self.prototypes[slot].copy_(F.normalize(centres, dim=1))
-            self.assignment(slot).copy_(labels)
-        self.clustered.fill_(True)
-
-
-def domain_neighbour_table(X, n_a, n_neighbors):
-    """The ``n_neighbors`` nearest rows of each row in its own domain, by cosine similarity of
-    the (flattened) inputs: rows ``[0, n_a)`` are domain A, the rest domain B.
-
-    Returns a LongTensor ``(N, k)`` of row indices into ``X`` (never the row itself), with
-    ``k = min(n_neighbors, smaller domain size - 1)``.
-    """
-    flat = F.normalize(X.flatten(1), dim=1)
-    sizes = (n_a, len(X) - n_a)
-    k = max(1, min(int(n_neighbors), min(sizes) - 1))
-    parts = []
-    for offset, size in ((0, sizes[0]), (n_a, sizes[1])):
-        if size < 2:
-            parts.append(torch.full((size, k), offset, dtype=torch.long, device=X.device))
-            continue
-        parts.append(offset + knn_graph(flat[offset:offset + size], k))
-    return torch.cat(parts)
-
-
-# -- net ---------------------------------------------------------------------------------------
-
-
-class UCDIRNet(DomainNet):
-    """skorch net of UCDIR: one step writes the keys into the banks, then applies the losses.
-
-    The weights of the epoch (``epoch_weights_``) are set by :class:`UCDIRSchedule`; the parts
-    of the loss of the last step are kept in ``loss_parts_`` for the history.
-    """
-
-    def __init__(self, *args, n_clusters=8, temperature=0.2, key_momentum=0.99,
-                 confidence_threshold=0.2, instance_weight=1.0, entropy_temperature=0.1,
-                 dd_temperature=0.01, mixup_neighbors=0, mixup_share=1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.mixup_neighbors = mixup_neighbors
-        self.mixup_share = mixup_share
-        self.n_clusters = n_clusters
-        self.temperature = temperature
-        self.key_momentum = key_momentum
-        self.confidence_threshold = confidence_threshold
-        self.instance_weight = instance_weight
-        self.entropy_temperature = entropy_temperature
-        self.dd_temperature = dd_temperature
-        self.epoch_weights_ = {"cluster": 0.0, "entropy": 0.0, "dd": 0.0}
-
-    def get_all_learnable_params(self):
-        # The key encoder follows the query encoder by moving average, never by gradient.
-        for name, param in self.module_.named_parameters():
-            if param.requires_grad:
-                yield name, param
-
-    def ucdir_loss(self, q, k, slot, local):
-        """The total loss of a batch (queries ``q``, keys ``k``) and its parts."""
-        module = self.module_
-        weights = self.epoch_weights_
-        tau = self.temperature
-        clustered = bool(module.clustered)
-        parts = {}
-        total = q.new_zeros(())
-        queries = []
-        for s, name in ((SLOT_A, "a"), (SLOT_B, "b")):
-            rows = slot == s
-            q_s, k_s, local_s = q[rows], k[rows], local[rows]
-            queries.append(q_s)
-            bank = module.bank(s)
-            inst = instance_contrastive_loss(q_s, k_s, bank, local_s, tau)
-            parts[f"inst_{name}"] = inst.detach()
-            domain_loss = self.instance_weight * inst
-            if clustered and weights["cluster"]:
-                assignment = module.assignment(s)
-                labels = assignment[local_s]
-                keep = (prototype_confidence(k_s, module.prototypes[s], labels, tau)
-                        > self.confidence_threshold)
-                cw = cluster_contrastive_loss(q_s, bank, assignment, labels, keep, tau,
-                                              n_clusters=self.n_clusters)
-                parts[f"cw_{name}"] = cw.detach()
-                parts[f"kept_{name}"] = keep.float().mean()
-                domain_loss = domain_loss + weights["cluster"] * cw
-            total = total + domain_loss / 2
-        if clustered and weights["entropy"]:
-            entropy = torch.stack([
-                prototype_entropy(q_s, module.prototypes[s], self.entropy_temperature)
-                for q_s in queries for s in (SLOT_A, SLOT_B)]).mean()
-            parts["entropy"] = entropy.detach()
-            total = total + weights["entropy"] * entropy
-        if clustered and weights["dd"]:
-            dd = torch.stack([
-                distance_of_distance_loss(q_s, module.prototypes[SLOT_A],
-                                          module.prototypes[SLOT_B], self.dd_temperature)
-                for q_s in queries]).mean()
-            parts["dd"] = dd.detach()
-            total = total + weights["dd"] * dd
-        return total, parts
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        module = self.module_
-        x, slot, index = Xi["X"], Xi["sample_domain"], Xi["index"]
-        local = torch.where(slot == SLOT_A, index, index - module.n_a)
-        q = module.query(module.query_view(self.mix_with_neighbours(x, index)))
-        with torch.no_grad():
-            module.momentum_update(self.key_momentum)
-            k = module.key(module.key_view(self.mix_with_neighbours(x, index)))
-            # The authors write the keys into the banks before computing the losses.
-            for s in (SLOT_A, SLOT_B):
-                rows = slot == s
-                module.write_bank(s, local[rows], k[rows])
-        loss, self.loss_parts_ = self.ucdir_loss(q, k, slot, local)
-        loss.backward()
-        return {"loss": loss, "y_pred": None}
-
-    def mix_with_neighbours(self, x, index):
-        """``x_i + s (x_j - x_i)``: ``j`` one of the ``mixup_neighbors`` nearest rows of ``i`` in
-        its domain (drawn per row), ``s ~ U(0, mixup_share)``; ``x`` itself when the neighbour
-        table is off."""
-        table = getattr(self, "neighbours_", None)
-        if table is None:
-            return x
-        pick = torch.randint(table.shape[1], (len(x),), device=x.device)
-        neighbours = self.train_X_[table[index, pick]]
-        share = self.mixup_share * torch.rand((len(x),) + (1,) * (x.dim() - 1),
-                                              device=x.device, dtype=x.dtype)
-        return x + share * (neighbours - x)
-
-    def get_loss(self, y_pred, y_true=None, X=None, training=False):
-        raise NotImplementedError("UCDIRNet computes its loss in train_step_single.")
-
-
-class UCDIRSchedule(Callback):
-    """Per-epoch work of UCDIR.
-
-    Before training: the banks are filled with eval-mode key embeddings of every row. At the
-    start of epoch ``e`` (0-based): the learning rate follows the cosine schedule
-    ``lr * (1 + cos(pi e / max_epochs)) / 2``; from ``e = warmup_epochs`` on, each domain is
-    re-clustered by k-means on fresh eval-mode key embeddings (when a cluster-based loss has
-    a non-zero weight); the epoch's weights are set:
-
-    - cluster-wise: ``cluster_weight_start`` up to ``warmup_epochs``, then linear to
-      ``cluster_weight`` at ``saturation_epoch``, constant afterwards (0 before the warm-up
-      ends);
-    - self-entropy and distance-of-distance: their weights from ``alignment_epoch`` on (and
-      not before the warm-up ends).
-
-    At the end of every epoch the mean parts of the loss are recorded in the history.
-    """
-
-    def __init__(self, warmup_epochs=20, saturation_epoch=60, alignment_epoch=60,
-                 cluster_weight=1.0, cluster_weight_start=0.0, entropy_weight=0.5, dd_weight=0.1,
-                 kmeans_n_init=5, kmeans_n_iter=20):
-        self.warmup_epochs = warmup_epochs
-        self.saturation_epoch = saturation_epoch
-        self.alignment_epoch = alignment_epoch
-        self.cluster_weight = cluster_weight
-        self.cluster_weight_start = cluster_weight_start
-        self.entropy_weight = entropy_weight
-        self.dd_weight = dd_weight
-        self.kmeans_n_init = kmeans_n_init
-        self.kmeans_n_iter = kmeans_n_iter
-
-    def weights_at(self, epoch):
-        """``{"cluster", "entropy", "dd"}`` weights of 0-based epoch ``epoch``."""
-        if epoch < self.warmup_epochs:
-            return {"cluster": 0.0, "entropy": 0.0, "dd": 0.0}
-        start, end = self.warmup_epochs, self.saturation_epoch
-        if epoch <= start:
-            cluster = self.cluster_weight_start
-        elif epoch < end:
-            cluster = self.cluster_weight_start + (
-                self.cluster_weight - self.cluster_weight_start) * (epoch - start) / (end - start)
-        else:
-            cluster = self.cluster_weight
-        aligned = epoch >= self.alignment_epoch
-        return {"cluster": float(cluster),
-                "entropy": float(self.entropy_weight) if aligned else 0.0,
-                "dd": float(self.dd_weight) if aligned else 0.0}
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        net.train_X_ = torch.as_tensor(X["X"], dtype=torch.float32, device=net.device)
-        net.neighbours_ = None
-        if net.mixup_neighbors:
-            net.neighbours_ = domain_neighbour_table(net.train_X_, net.module_.n_a,
-                                                     net.mixup_neighbors)
-        net.module_.refresh(net.train_X_, net.n_clusters, cluster=False)
-
-    def on_epoch_begin(self, net, **kwargs):
-        epoch = len(net.history) - 1
-        factor = 0.5 * (1.0 + math.cos(math.pi * epoch / max(net.max_epochs, 1)))
-        for group in net.optimizer_.param_groups:
-            group["lr"] = net.lr * factor
-        weights = self.weights_at(epoch)
-        uses_clusters = (self.cluster_weight or self.cluster_weight_start or self.entropy_weight
-                         or self.dd_weight)
-        if epoch >= self.warmup_epochs and uses_clusters:
-            net.module_.refresh(net.train_X_, net.n_clusters, cluster=True,
-                                n_init=self.kmeans_n_init, n_iter=self.kmeans_n_iter)
-        net.epoch_weights_ = weights
-        self.sums_, self.batches_ = {}, 0
-
-    def on_batch_end(self, net, training=True, **kwargs):
-        if not training:
-            return
-        for name, value in net.loss_parts_.items():
-            self.sums_[name] = self.sums_.get(name, 0.0) + value
-        self.batches_ += 1
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.batches_:
-            for name, total in self.sums_.items():
-                net.history.record(name, float(total / self.batches_))
-        for name, value in net.epoch_weights_.items():
-            net.history.record(f"w_{name}", value)
-
-    def on_train_end(self, net, **kwargs):
-        net.train_X_ = None  # training rows never travel with a pickled model
-        net.neighbours_ = None
-        net.loss_parts_ = {}
-        self.sums_ = {}
-
-
 # -- estimator ---------------------------------------------------------------------------------
-
-
-def _default_views(image):
-    """(query, key) views: the same random augmentation family, drawn independently."""
-    if image:  # MoCo-v2's "aug-plus", without blur
-        view = ImageView(crop_scale=(0.2, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
-                         saturation=0.4, grayscale_prob=0.2)
-        return view, copy.deepcopy(view)
-    return (FeatureView(noise=0.1, mask_prob=0.2, jitter=0.1),
-            FeatureView(noise=0.1, mask_prob=0.2, jitter=0.1))
 
 
 class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator):
@@ -618,6 +226,29 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
 
     __metadata_request__score = {"sample_domain": True}
 
+    _parameter_constraints = {
+        **{name: COMMON_CONSTRAINTS[name] for name in (
+            "hidden_dims", "encoder", "optimizer", "lr", "momentum", "weight_decay",
+            "max_epochs", "batch_size", "device", "random_state", "verbose")},
+        "n_clusters": [positive_int(2)],
+        "embedding_dim": [positive_int()],
+        "projection_dims": [Widths()],
+        "views": [None, tuple, list],
+        "temperature": [positive_real()],
+        "key_momentum": [unit_interval(closed="left")],
+        "confidence_threshold": [unit_interval(closed="left")],
+        **{name: [non_negative_real()] for name in (
+            "instance_weight", "cluster_weight", "cluster_weight_start", "entropy_weight",
+            "dd_weight")},
+        "entropy_temperature": [positive_real()],
+        "dd_temperature": [positive_real()],
+        **{name: [non_negative_int()] for name in (
+            "warmup_epochs", "saturation_epoch", "alignment_epoch", "mixup_neighbors")},
+        "kmeans_n_init": [positive_int()],
+        "kmeans_n_iter": [positive_int()],
+        "mixup_share": [unit_interval()],
+    }
+
     def __init__(self, n_clusters=8, embedding_dim=128, hidden_dims=(256,),
                  projection_dims=(256,), encoder=None, views=None, temperature=0.2,
                  key_momentum=0.99, confidence_threshold=0.2, instance_weight=1.0,
@@ -663,38 +294,10 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
     # -- validation -------------------------------------------------------------------------
 
     def _check_params(self, domain_sizes):
-        def integer(name, minimum):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-
-        integer("n_clusters", 2)
-        integer("embedding_dim", 1)
-        integer("batch_size", 2)
-        integer("max_epochs", 1)
-        for name in ("warmup_epochs", "saturation_epoch", "alignment_epoch"):
-            integer(name, 0)
-        integer("kmeans_n_init", 1)
-        integer("kmeans_n_iter", 1)
-        integer("mixup_neighbors", 0)
-        if not 0 <= self.mixup_share <= 1:
-            raise ValueError(f"mixup_share must be in [0, 1], got {self.mixup_share!r}.")
+        """The checks that involve two parameters or the data (the table checks the rest)."""
         if self.saturation_epoch < self.warmup_epochs:
             raise ValueError(f"saturation_epoch ({self.saturation_epoch}) must be >= "
                              f"warmup_epochs ({self.warmup_epochs}).")
-        for name in ("temperature", "entropy_temperature", "dd_temperature"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}.")
-        if not 0 <= self.key_momentum < 1:
-            raise ValueError(f"key_momentum must be in [0, 1), got {self.key_momentum!r}.")
-        if not 0 <= self.confidence_threshold < 1:
-            raise ValueError("confidence_threshold must be in [0, 1), got "
-                             f"{self.confidence_threshold!r}.")
-        for name in ("instance_weight", "cluster_weight", "cluster_weight_start",
-                     "entropy_weight", "dd_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}.")
         smallest = min(domain_sizes)
         if self.n_clusters > smallest:
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of rows "
@@ -702,6 +305,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
 
     # -- fit --------------------------------------------------------------------------------
 
+    @fit_context
     def fit(self, X, y=None, sample_domain=None):
         """Learn the embedding from the rows of the two domains (labels are never used).
 
@@ -730,21 +334,18 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         slots = np.repeat(np.array([SLOT_A, SLOT_B], dtype=np.int64),
                           [len(rows_a), len(rows_b)])
         image = data.X.ndim == 4
-        with self._fit_context():
-            encoder, width = build_encoder(self.encoder, data.X.shape[1:],
-                                           hidden_dims=self.hidden_dims)
-            query_view, key_view = view_pair(self.views, _default_views(image),
+        with self._training_context():
+            encoder, width = self._build_encoder(data.X.shape[1:])
+            query_view, key_view = view_pair(self.views, moco_views(image),
                                              names=("query", "key"))
-            optimizer = resolve_optimizer(self.optimizer)
-            extra = {"optimizer__momentum": self.momentum} if optimizer is torch.optim.SGD else {}
             schedule = UCDIRSchedule(
                 warmup_epochs=self.warmup_epochs, saturation_epoch=self.saturation_epoch,
                 alignment_epoch=self.alignment_epoch, cluster_weight=self.cluster_weight,
                 cluster_weight_start=self.cluster_weight_start,
                 entropy_weight=self.entropy_weight, dd_weight=self.dd_weight,
                 kmeans_n_init=self.kmeans_n_init, kmeans_n_iter=self.kmeans_n_iter)
-            self.net_ = UCDIRNet(
-                UCDIRModule,
+            self.net_ = self._make_net(
+                UCDIRNet, UCDIRModule,
                 module__encoder=encoder,
                 module__n_features=width,
                 module__embedding_dim=int(self.embedding_dim),
@@ -754,13 +355,9 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
                 module__query_view=query_view,
                 module__key_view=key_view,
                 iterator_train=PairedDomainIterator,
-                optimizer=optimizer,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
                 batch_size=self.batch_size,
-                device=self.device_,
-                callbacks=[("ucdir", schedule), *self._callbacks("UCDIR")],
+                callbacks=[("ucdir", schedule)],
+                progress="UCDIR",
                 n_clusters=int(self.n_clusters),
                 temperature=self.temperature,
                 key_momentum=self.key_momentum,
@@ -770,7 +367,6 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
                 dd_temperature=self.dd_temperature,
                 mixup_neighbors=int(self.mixup_neighbors),
                 mixup_share=float(self.mixup_share),
-                **extra,
             )
             self.net_.initialize()
             module = self.net_.module_
