@@ -106,6 +106,17 @@ class DeepDomainEstimator(BaseEstimator):
         X = self._validate_X(X, reset=True)
         return split_domains(X, y, sample_domain, fit=True, **requirements)
 
+    def _validate_labelled_fit_data(self, X, y, sample_domain, **requirements):
+        """Validate a fit that learns from labelled source rows.
+
+        Returns ``(data, classes, y_source)``: the validated data, the sorted labels of the
+        labelled source rows and those rows' labels encoded as ``0 .. n_classes - 1``.
+        """
+        data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True,
+                                       **requirements)
+        classes, y_source = np.unique(data.y[data.labelled_mask], return_inverse=True)
+        return data, classes, y_source
+
     def _validate_predict_data(self, X, sample_domain=None):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)

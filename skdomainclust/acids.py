@@ -10,8 +10,8 @@ cluster (so that every domain spreads over the clusters alike). Phase 2
 slot's batch-norm statistics, then maximises the two-view mutual information on the target
 with confident predictions of the plain view replaced by one-hot pivots.
 
-The specification is ``specs/METHODS.md`` section 3; the differences from the authors' code are
-listed in the class docstring.
+The method is Menapace, Lathuilière & Ricci, "Learning to Cluster under Domain Shift" (ECCV
+2020); the differences from the authors' code are listed in the class docstring.
 """
 
 import numpy as np
@@ -308,7 +308,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     (``sample_domain < 0``) runs both phases. ``y`` is accepted for API compatibility and
     ignored.
 
-    The network (METHODS.md section 3) is a trunk whose batch-norms are domain-specific (one
+    The network (Menapace et al., ECCV 2020) is a trunk whose batch-norms are domain-specific (one
     affine-free batch-norm per source domain plus a target slot, with a shared affine), then
     two IIC heads of ``n_subheads`` linear-softmax subheads: head A with
     ``overcluster_factor * n_clusters`` clusters and head B with ``n_clusters``.
@@ -328,8 +328,8 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     The two views of a row are ``plain_view(x)`` and ``transformed_view(x')``, where ``x'`` is
     ``x`` itself, or with ``n_neighbors > 0`` a random one of its ``n_neighbors`` nearest rows
     of the same domain (cosine similarity; found once per phase: in input space in phase 1,
-    in ``adapt_neighbour_space`` in phase 2). Neighbour pairs are the "mixing with a
-    same-domain kNN neighbour" of METHODS.md's feature-vector adaptation; without them,
+    in ``adapt_neighbour_space`` in phase 2). Neighbour pairs are the stand-in for image
+    augmentation on feature vectors (mixing with a same-domain neighbour); without them,
     noise-only views of feature vectors let IIC settle on arbitrary balanced partitions.
 
     With ``alternate_heads`` epoch ``e`` of a phase trains head A if ``e`` is even and head B
@@ -419,7 +419,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     Notes
     -----
     Differences from the authors' code (documented choices, not omissions): the trunk and
-    views follow the feature-vector adaptation of METHODS.md (no Sobel input), with the
+    views are adapted to feature vectors (no Sobel input), with the
     neighbour pairs above; the target statistics are estimated at the start of phase 2 only
     (strictly source-free), never during phase 1; the phase-2 moving averages start afresh
     rather than from the phase-1 ones; heads are trained jointly by default; the subheads

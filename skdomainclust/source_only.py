@@ -4,7 +4,6 @@ It is the "source only" row of every domain adaptation table: what a classifier 
 source domain achieves on the target without any adaptation.
 """
 
-import numpy as np
 from sklearn.base import ClassifierMixin
 from torch import nn
 
@@ -135,9 +134,8 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
         -------
         self
         """
-        data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True)
+        data, self.classes_, y_encoded = self._validate_labelled_fit_data(X, y, sample_domain)
         rows = data.labelled_mask
-        self.classes_, y_encoded = np.unique(data.y[rows], return_inverse=True)
         with self._training_context():
             encoder, width = self._build_encoder(data.X.shape[1:], batch_norm=self.batch_norm)
             self.net_ = self._make_net(

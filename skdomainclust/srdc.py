@@ -11,8 +11,9 @@ class. Every epoch starts with a pass over all rows: k-means on the target featu
 the target centres, the learnable centres are re-initialised halfway between them and the
 source class means, and the source weights are recomputed.
 
-The specification is ``specs/METHODS.md`` section 2; the differences from the authors' code are
-listed in the class docstring.
+The method is Tang, Chen & Jia, "Unsupervised Domain Adaptation via Structurally Regularized
+Deep Clustering" (CVPR 2020); the differences from the authors' code are listed in the class
+docstring.
 """
 
 import numpy as np
@@ -455,7 +456,7 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
 
     Notes
     -----
-    Differences from the authors' code (``specs/METHODS.md`` section 2), all deliberate:
+    Differences from the authors' code (Tang et al., CVPR 2020), all deliberate:
 
     - The feature-level assignment normalises the kernel by its sum by default (see
       ``assignment``): the authors' softmax is uniform at these widths.
@@ -572,10 +573,9 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
         -------
         self
         """
-        data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True,
-                                       require_target=True)
+        data, self.classes_, y_source = self._validate_labelled_fit_data(
+            X, y, sample_domain, require_target=True)
         source, target = data.labelled_mask, data.target_mask
-        self.classes_, y_source = np.unique(data.y[source], return_inverse=True)
         self._check_n_clusters(len(self.classes_))
         if isinstance(self.input_dropout, str):
             self.input_dropout_, self.input_dropout_scores_ = select_input_dropout(

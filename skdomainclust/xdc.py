@@ -564,11 +564,9 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         -------
         self
         """
-        data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True,
-                                       require_target=True)
-        source = data.labelled_mask
-        target = data.target_mask
-        _, y_source = np.unique(data.y[source], return_inverse=True)
+        data, _, y_source = self._validate_labelled_fit_data(X, y, sample_domain,
+                                                             require_target=True)
+        source, target = data.labelled_mask, data.target_mask
         n_source = int(source.sum())
         if n_source < 2:
             raise ValueError("XDCClusterer needs at least two labelled source rows.")

@@ -19,6 +19,13 @@ if os.path.isdir(_SHARED_DATA):
     os.environ.setdefault("SKDOMAINCLUST_DATA", os.path.abspath(_SHARED_DATA))
 
 
+def pytest_collection_modifyitems(items):
+    # A test that reads the real benchmark sets is an integration test, wherever it lives.
+    for item in items:
+        if "data_home" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def data_home():
     """Folder holding the real benchmark sets, or skip when it is absent."""

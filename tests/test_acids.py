@@ -45,6 +45,7 @@ def test_bad_parameters_are_rejected(blobs):
             _fast(**params).fit(X, sample_domain=sd)
 
 
+@pytest.mark.slow
 def test_two_source_run_learns_and_adapt_improves_on_average(blobs):
     X, y, sd = blobs
     source, target = sd >= 0, sd < 0

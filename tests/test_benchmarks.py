@@ -12,6 +12,9 @@ from benchmarks.references import load_references  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
 from benchmarks.run import PeakMemory, score_labels  # noqa: E402
 
+#: Whole workflows (the CLI, the demo, the benchmark runner, real data): see CONTRIBUTING.md.
+pytestmark = pytest.mark.integration
+
 
 def test_published_numbers_are_parsed(data_home):
     references = load_references(data_home)

@@ -261,6 +261,7 @@ def test_convnet_shapes():
 # -- CCNAdapter --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_adapter_learns_and_switches_off_its_terms():
     X, y, sd = make_shifted_blobs(n_per_class=60, n_classes=4, n_features=8, shift=1.0)
     masked = np.where(sd < 0, -1, y)

@@ -13,6 +13,9 @@ from skdomainclust._cli import read_features, run_cluster
 
 from ._cases import make_shifted_blobs
 
+#: Whole workflows (the CLI, the demo, the benchmark runner, real data): see CONTRIBUTING.md.
+pytestmark = pytest.mark.integration
+
 
 def _read_labels(path):
     with open(path, newline="") as handle:

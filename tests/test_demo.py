@@ -4,6 +4,9 @@ import pytest
 from skdomainclust.__main__ import build_parser, main
 from skdomainclust._demo import ENTRIES, load_demo_data, run_demo
 
+#: Whole workflows (the CLI, the demo, the benchmark runner, real data): see CONTRIBUTING.md.
+pytestmark = pytest.mark.integration
+
 
 def test_demo_data_masks_target_labels_and_has_two_unlabelled_sources():
     data, y_true = load_demo_data()

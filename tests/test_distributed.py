@@ -11,6 +11,9 @@ from skdomainclust.metrics import get_scorer
 
 from ._cases import make_shifted_blobs
 
+#: Whole workflows (the CLI, the demo, the benchmark runner, real data): see CONTRIBUTING.md.
+pytestmark = pytest.mark.integration
+
 distributed = pytest.importorskip("distributed")
 
 

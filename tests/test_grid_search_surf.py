@@ -18,6 +18,9 @@ from skdomainclust import source_only as source_only_module
 from skdomainclust.datasets import load_office_caltech_surf, stack_domains
 from skdomainclust.metrics import get_scorer
 
+#: Whole workflows (the CLI, the demo, the benchmark runner, real data): see CONTRIBUTING.md.
+pytestmark = pytest.mark.integration
+
 GRID = {"sourceonlyclassifier__lr": [1e-3, 1e-2],
         "sourceonlyclassifier__hidden_dims": [(32,), (64,)]}
 

@@ -7,6 +7,9 @@ model_selection = pytest.importorskip("benchmarks.model_selection")
 
 from ._cases import make_shifted_blobs  # noqa: E402
 
+#: Whole workflows (the CLI, the demo, the benchmark runner, real data): see CONTRIBUTING.md.
+pytestmark = pytest.mark.integration
+
 
 def test_search_scores_every_candidate_with_every_scorer():
     X, y, sample_domain = make_shifted_blobs(n_per_class=15, shift=0.5, seed=4)

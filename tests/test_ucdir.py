@@ -371,6 +371,7 @@ def test_images_with_a_conv_encoder():
 # -- learning ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_short_run_beats_raw_features_on_digits_shift():
     """The demo's run: 20 epochs on the built-in digits, original (A) and rotated (B)."""
     from skdomainclust._demo import load_demo_data

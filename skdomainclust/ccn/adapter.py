@@ -168,10 +168,9 @@ class CCNAdapter(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin
         -------
         self
         """
-        data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True,
-                                       require_target=True)
+        data, self.classes_, y_source = self._validate_labelled_fit_data(
+            X, y, sample_domain, require_target=True)
         source, target = data.labelled_mask, data.target_mask
-        self.classes_, y_source = np.unique(data.y[source], return_inverse=True)
         n_source = int(source.sum())
         X_fit = np.concatenate([data.X[source], data.X[target]])
         y_fit = np.concatenate([y_source, np.full(int(target.sum()), MASK_LABEL)]).astype(np.int64)

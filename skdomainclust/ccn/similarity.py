@@ -269,9 +269,8 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
         -------
         self
         """
-        data = self._validate_fit_data(X, y, sample_domain, require_source_labels=True)
+        data, self.classes_, y_encoded = self._validate_labelled_fit_data(X, y, sample_domain)
         rows = data.labelled_mask
-        self.classes_, y_encoded = np.unique(data.y[rows], return_inverse=True)
         X_train = data.X[rows]
         with self._training_context():
             encoder, width = self._build_encoder(X_train.shape[1:])

@@ -3,8 +3,8 @@
 Everything works on log-probabilities ``log_p`` of shape ``(B, K)``: at the output level they
 are ``log_softmax(logits)``; at a feature level they are the log of the Student-t soft
 assignment of features to learnable centres (:func:`student_t_log_assignment`). The same
-cross-entropy against the auxiliary distribution then serves both (``specs/METHODS.md``
-section 2).
+cross-entropy against the auxiliary distribution then serves both (Tang, Chen & Jia, CVPR
+2020).
 """
 
 import math

@@ -13,8 +13,9 @@ Each domain has its own memory bank (one key embedding per training row). The lo
   A's prototypes as in their assignment to B's.
 
 Retrieval then ranks the rows of the other domain by cosine similarity of the embeddings.
-The specification is ``specs/METHODS.md`` section 5; the differences from the authors' code
-are listed in the class docstring.
+The method is Hu & Lee, "Feature Representation Learning for Unsupervised Cross-domain Image
+Retrieval" (ECCV 2022); the differences from the authors' code are listed in the class
+docstring.
 """
 
 
@@ -82,7 +83,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
     domain B (-1) and the others domain A (0). ``y`` is never used otherwise: labels play no
     part in training.
 
-    **Training** (METHODS.md section 5). Per step, ``batch_size`` rows of A and of B go
+    **Training** (Hu & Lee, ECCV 2022). Per step, ``batch_size`` rows of A and of B go
     through the query encoder (a random view) and the momentum key encoder (another view);
     the keys are written into their domain's memory bank, then the loss is::
 
@@ -150,8 +151,8 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
     kmeans_n_init : int, default=5
     kmeans_n_iter : int, default=20
     mixup_neighbors : int, default=10
-        Neighbour mixup of the views (the optional view of METHODS.md's feature-vector
-        adaptation): before its random view, each row is mixed with a random one of its
+        Neighbour mixup of the views (a stand-in for image augmentation on feature
+        vectors): before its random view, each row is mixed with a random one of its
         ``mixup_neighbors`` nearest rows *in its own domain* (cosine similarity of the inputs,
         computed once), ``x + s (x_nn - x)`` with ``s ~ U(0, mixup_share)``, drawn
         independently for the query and the key. 0 disables it. Noise and masking alone teach
@@ -194,8 +195,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
 
     Notes
     -----
-    Differences from the authors' code, for feature vectors (METHODS.md "Feature-vector
-    adaptation"): an MLP trunk from random initialisation instead of a MoCo-pretrained
+    Differences from the authors' code, for feature vectors: an MLP trunk from random initialisation instead of a MoCo-pretrained
     ResNet-50, and noise / masking / jitter views with in-domain neighbour mixup instead of
     image augmentations; no shuffled
     batch-norm (one batch-norm over the concatenated A and B rows); a single ``n_clusters``
