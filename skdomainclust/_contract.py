@@ -105,6 +105,13 @@ def check_sample_domain(sample_domain, n_samples, *, y=None, fit=True):
             )
         return np.full(n_samples, DEFAULT_TARGET_DOMAIN, dtype=np.int64)
     sample_domain = np.asarray(sample_domain)
+    if sample_domain.dtype.kind == "b":
+        # A boolean "is target" mask would read as domain ids 0 and 1: every row a source row,
+        # and the target labels would reach training.
+        raise TypeError(
+            "sample_domain must hold integer domain ids (>= 0: a source domain, < 0: a target "
+            "domain), got booleans. For an is-target mask m, pass np.where(m, -1, 0)."
+        )
     if sample_domain.ndim == 0:
         sample_domain = np.full(n_samples, sample_domain.item())
     if sample_domain.ndim != 1:
@@ -120,7 +127,7 @@ def check_sample_domain(sample_domain, n_samples, *, y=None, fit=True):
             sample_domain == np.round(sample_domain))
         if not integral:
             raise ValueError("sample_domain must hold integer domain ids.")
-    elif sample_domain.dtype.kind not in "iub":
+    elif sample_domain.dtype.kind not in "iu":
         raise TypeError(
             f"sample_domain must hold integer domain ids, got dtype {sample_domain.dtype}."
         )
@@ -151,7 +158,7 @@ def check_labels(y, n_samples):
 
 
 def split_domains(X, y=None, sample_domain=None, *, fit=True, require_target=False,
-                  require_source_labels=False, min_source_domains=0):
+                  require_source_labels=False, min_source_classes=1, min_source_domains=0):
     """Validate labels and domains for an already validated ``X``; return :class:`DomainData`.
 
     Parameters
@@ -165,6 +172,9 @@ def split_domains(X, y=None, sample_domain=None, *, fit=True, require_target=Fal
         Raise unless at least one target row is present.
     require_source_labels : bool
         Raise unless at least one source row carries a label.
+    min_source_classes : int
+        With ``require_source_labels``: raise unless the labelled source rows hold that many
+        distinct classes (a pair learner cannot learn "dissimilar" from one class).
     min_source_domains : int
         Raise unless that many distinct source domains are present.
 
@@ -199,6 +209,12 @@ def split_domains(X, y=None, sample_domain=None, *, fit=True, require_target=Fal
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"Unknown label type: source labels must be class labels, got {target_type!r}."
+            )
+        n_classes = len(np.unique(labelled))
+        if n_classes < min_source_classes:
+            raise ValueError(
+                f"The labelled source rows hold {n_classes} class; this estimator learns which "
+                f"pairs differ and needs at least {min_source_classes} classes."
             )
     n_domains = len(data.source_domains)
     if n_domains < min_source_domains:

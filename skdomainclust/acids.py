@@ -533,7 +533,9 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         """
         data = self._validate_fit_data(X, y, sample_domain, min_source_domains=2)
         source, target = data.source_mask, data.target_mask
-        self._check_n_clusters(int(source.sum()))
+        self._check_n_clusters(int(source.sum()), rows="source rows")
+        if target.any():
+            self._check_n_clusters(int(target.sum()), rows="target rows")
         self.source_domains_ = data.source_domains
         image = data.X.ndim == 4
         with self._training_context():

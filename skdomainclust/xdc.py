@@ -461,9 +461,11 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
     pivot over the fitted target rows (its ``k1`` nearest fitted rows are its hop-1 nodes, their
     neighbours in the fitted target kNN graph its hop-2 nodes), the GCN scores its ``k1`` links,
     and the row takes the cluster whose members among its hop-1 nodes collect the largest sum of
-    link scores (ties to the smaller cluster id). Every row is assigned; ``sample_domain`` is
-    accepted and ignored. The fitted target embeddings, kNN graph and labels are kept for this
-    (``n_target x embedding_dim`` floats).
+    link scores (ties to the smaller cluster id). A row whose embedding coincides with a fitted
+    target row's keeps that row's cluster, so ``predict`` on the fitted target equals
+    ``labels_`` (their own link votes would not always: ``labels_`` come from propagation over
+    the whole graph, with thresholds and size caps). ``sample_domain`` is ignored. The fitted
+    target embeddings, kNN graph and labels are kept (``n_target x embedding_dim`` floats).
 
     Neighbourhood sizes are clamped to what small inputs allow (at most ``n - 1`` neighbours).
 
@@ -564,8 +566,8 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         -------
         self
         """
-        data, _, y_source = self._validate_labelled_fit_data(X, y, sample_domain,
-                                                             require_target=True)
+        data, _, y_source = self._validate_labelled_fit_data(
+            X, y, sample_domain, require_target=True, min_source_classes=2)
         source, target = data.labelled_mask, data.target_mask
         n_source = int(source.sum())
         if n_source < 2:
@@ -671,7 +673,9 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                                  dim=-1)[..., 1]
             votes = torch.zeros(len(xb), n_clusters, dtype=prob.dtype, device=prob.device)
             votes.scatter_add_(1, cluster_of[graphs.hop1], prob)
-            return votes.argmax(dim=1)
+            nearest = neighbours[:, 0]
+            fitted_row = torch.linalg.vector_norm(fitted[nearest] - emb, dim=1) <= 1e-5
+            return torch.where(fitted_row, cluster_of[nearest], votes.argmax(dim=1))
 
         return self._apply(assign, data.X, device=device).numpy().astype(np.int64)
 

@@ -39,7 +39,7 @@ def test_bad_parameters_are_rejected(blobs):
     X, y, sd = blobs
     for params, match in [({"n_clusters": 1}, "n_clusters"), ({"ema_alpha": 1.0}, "ema_alpha"),
                           ({"pivot_threshold": 0.0}, "pivot_threshold"),
-                          ({"n_clusters": 10_000}, "larger than the number of rows"),
+                          ({"n_clusters": 10_000}, "larger than the number of source rows"),
                           ({"views": "noise"}, "views")]:
         with pytest.raises((ValueError, TypeError), match=match):
             _fast(**params).fit(X, sample_domain=sd)

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
+from skdomainclust import (
+    ACIDSClusterer,
+    CCNClusterer,
+    PairwiseSimilarity,
+    SourceOnlyClassifier,
+)
 from skdomainclust._contract import check_sample_domain, split_domains
+from skdomainclust.xdc import XDCClusterer
+
+from ._cases import make_shifted_blobs
 
 
 def test_missing_sample_domain_is_inferred_from_masked_labels():
@@ -71,3 +80,41 @@ def test_labels_are_copied():
     y = np.array([0, 1, -1])
     data = split_domains(np.zeros((3, 2)), y, None)
     assert not np.shares_memory(data.y, y)
+
+
+@pytest.mark.parametrize("mask", [np.array([False, False, True, True]), True, np.bool_(False)])
+def test_a_boolean_sample_domain_is_refused_with_the_convention(mask):
+    with pytest.raises(TypeError, match="integer domain ids.*np.where"):
+        check_sample_domain(mask, 4)
+
+
+@pytest.mark.parametrize("estimator", [SourceOnlyClassifier(max_epochs=1),
+                                       PairwiseSimilarity(max_epochs=1),
+                                       CCNClusterer(n_clusters=2, max_epochs=1)],
+                         ids=lambda e: type(e).__name__)
+def test_an_is_target_mask_never_lets_target_labels_into_training(estimator):
+    X, y, sd = make_shifted_blobs()
+    y = y.copy()
+    y[sd < 0] = 999  # what the target rows would teach if they were taken as source
+    with pytest.raises(TypeError, match="booleans"):
+        estimator.fit(X, y, sample_domain=sd < 0)
+    assert not hasattr(estimator, "classes_")
+
+
+@pytest.mark.parametrize("estimator", [
+    PairwiseSimilarity(max_epochs=1),
+    CCNClusterer(n_clusters=2, max_epochs=1),
+    XDCClusterer(max_epochs=1, hidden_dims=(8,), embedding_dim=4, gcn_dims=(8, 4)),
+], ids=lambda e: type(e).__name__)
+def test_a_single_class_source_cannot_teach_which_pairs_differ(estimator):
+    X, y, sd = make_shifted_blobs()
+    y = np.where(sd >= 0, 0, y)  # every labelled source row in class 0
+    with pytest.raises(ValueError, match="1 class.*at least 2"):
+        estimator.fit(X, y, sample_domain=sd)
+
+
+def test_acids_checks_n_clusters_against_the_target_rows_too():
+    X, y, sd = make_shifted_blobs(n_sources=2)
+    keep = (sd >= 0) | (np.cumsum(sd < 0) <= 2)  # two target rows only
+    with pytest.raises(ValueError, match="n_clusters=3 is larger than the number of target"):
+        ACIDSClusterer(n_clusters=3, max_epochs=1).fit(X[keep], sample_domain=sd[keep])

@@ -2,7 +2,8 @@
 
 Refactors of the estimator core must not change what a seeded fit learns. The stored labels
 were made on the commit named in ``golden/predictions.json``; a change that alters them on
-purpose (a new default, a fixed bug) regenerates the file in the same commit and says why:
+purpose (a new default, a fixed bug) regenerates the file in the same commit, says why in the
+file's ``made_on`` and in the commit message:
 
     python -m tests.test_golden
 """

@@ -312,3 +312,13 @@ def test_clusters_unseen_target_classes_well_above_chance():
     assert precision > 0.9 and f1 > 0.6
     losses = a.net_.history[:, "train_loss"]
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_predict_on_the_fitted_target_rows_equals_labels_(seed):
+    X, y, sd = make_shifted_blobs(n_per_class=30, n_classes=4, seed=seed)
+    model = _fast(random_state=seed).fit(X, y, sample_domain=sd)
+    target = sd < 0
+    np.testing.assert_array_equal(model.predict(X[target]), model.labels_[target])
+    # New rows still go through the link vote (they coincide with no fitted row).
+    assert model.predict(X[target] + 0.05).shape == (int(target.sum()),)

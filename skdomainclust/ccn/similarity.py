@@ -269,7 +269,8 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
         -------
         self
         """
-        data, self.classes_, y_encoded = self._validate_labelled_fit_data(X, y, sample_domain)
+        data, self.classes_, y_encoded = self._validate_labelled_fit_data(
+            X, y, sample_domain, min_source_classes=2)
         rows = data.labelled_mask
         X_train = data.X[rows]
         with self._training_context():
