@@ -28,5 +28,31 @@ def measure(n_labels=10_000_000, n_clusters=1_000, repeats=3):
             **timings}
 
 
+def measure_accuracy(n_labels=1_000_000, n_classes=100_000, correct=0.7):
+    """Seconds and peak memory of ``cluster_accuracy`` with ``n_classes`` labels on each side.
+
+    Two labellings: one that is right on a ``correct`` share of the rows (a clustering worth
+    scoring) and one drawn independently of the truth (the worst case for the matching). A
+    dense contingency matrix would need ``8 n_classes^2`` bytes (74.5 GiB at 10^5).
+    """
+    import resource
+
+    from skdomainclust.metrics import cluster_accuracy
+
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, n_classes, n_labels)
+    noisy = rng.random(n_labels) >= correct
+    cases = {"structured": np.where(noisy, rng.integers(0, n_classes, n_labels), y_true),
+             "independent": rng.integers(0, n_classes, n_labels)}
+    out = {"benchmark": "cluster_accuracy_speed", "n_labels": n_labels, "n_classes": n_classes}
+    for name, y_pred in cases.items():
+        start = time.perf_counter()
+        out[f"{name}_accuracy"] = round(cluster_accuracy(y_true, y_pred), 6)
+        out[f"{name}_s"] = round(time.perf_counter() - start, 3)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
 if __name__ == "__main__":
     print(json.dumps(measure()))
+    print(json.dumps(measure_accuracy()))

@@ -36,6 +36,8 @@ def check_label_pair(labels_true, labels_pred, *, names=("y_true", "y_pred")):
         labels = np.asarray(labels)
         if labels.ndim != 1:
             raise ValueError(f"{name} must be 1-D, got an array of shape {labels.shape}.")
+        if not _all_finite(labels):
+            raise ValueError(f"{name} contains NaN or infinity: labels must be finite.")
         arrays.append(labels)
     if len(arrays[0]) != len(arrays[1]):
         raise ValueError(
@@ -45,6 +47,16 @@ def check_label_pair(labels_true, labels_pred, *, names=("y_true", "y_pred")):
     if len(arrays[0]) == 0:
         raise ValueError(f"{names[0]} and {names[1]} are empty: there is nothing to score.")
     return arrays[0], arrays[1]
+
+
+def _all_finite(labels):
+    """No NaN or infinite float among the labels (an object array is checked element-wise)."""
+    if labels.dtype.kind in "fc":
+        return bool(np.isfinite(labels).all())
+    if labels.dtype.kind == "O":
+        return not any(isinstance(v, (float, np.floating)) and not np.isfinite(v)
+                       for v in labels.tolist())
+    return True
 
 
 def _offset_codes(labels):
@@ -181,8 +193,9 @@ def contingency_parts(y_true, y_pred):
 
 
 def labelled_contingency(y_true, y_pred):
-    """Dense contingency matrix with the class and cluster label of each row and column."""
-    matrix, classes, clusters, _, _ = _build(y_true, y_pred, False)
+    """Contingency matrix, dense while small and sparse beyond (see ``contingency_matrix``),
+    with the class and cluster label of each row and column."""
+    matrix, classes, clusters, _, _ = _build(y_true, y_pred, None)
     return matrix, classes, clusters
 
 

@@ -9,9 +9,15 @@ the same number of distinct values.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from ._contingency import check_label_pair, contingency_parts, labelled_contingency
+from ._contingency import (
+    check_label_pair,
+    contingency_parts,
+    labelled_contingency,
+)
 
 __all__ = [
     "apply_cluster_mapping",
@@ -81,14 +87,73 @@ def cluster_accuracy(y_true, y_pred, *, return_mapping=False):
     """
     y_true, y_pred = check_label_pair(y_true, y_pred)
     matrix, classes, clusters = labelled_contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(matrix, maximize=True)
-    accuracy = float(matrix[rows, cols].sum() / len(y_true))
+    if sp.issparse(matrix):
+        rows, cols = _sparse_assignment(matrix)
+        matched = np.asarray(matrix[rows, cols]).ravel()
+    else:
+        rows, cols = linear_sum_assignment(matrix, maximize=True)
+        matched = matrix[rows, cols]
+    accuracy = float(matched.sum() / len(y_true))
     if not return_mapping:
         return accuracy
     cluster_labels, class_labels = clusters.tolist(), classes.tolist()
     mapping = {cluster_labels[j]: class_labels[i] for i, j in sorted(zip(rows, cols),
                                                                        key=lambda ij: ij[1])}
     return accuracy, mapping
+
+
+def _sparse_assignment(matrix):
+    """Maximum-weight matching of a sparse contingency matrix, in ``O(nnz)`` memory.
+
+    A cell worth at least everything else in its row and column together,
+    ``N_ij >= (a_i - N_ij) + (b_j - N_ij)``, belongs to an optimal matching (swapping it in
+    for the two edges it displaces never loses), so such cells are fixed first, a few passes
+    over the shrinking problem; most of a good clustering goes that way. The rest is solved
+    exactly by ``scipy.sparse.csgraph.min_weight_full_bipartite_matching``, with one private
+    dummy column per row (weight below ``1 / (2 n_rows)`` in all) so that a full matching always
+    exists and a real cell always wins over leaving a row unmatched.
+    """
+    coo = matrix.tocoo()
+    counts, r, c = coo.data.astype(np.float64), coo.row, coo.col
+    fixed_rows, fixed_cols = [], []
+    for _ in range(8):
+        row_sums = np.bincount(r, weights=counts, minlength=matrix.shape[0])
+        col_sums = np.bincount(c, weights=counts, minlength=matrix.shape[1])
+        dominant = np.flatnonzero(3 * counts >= row_sums[r] + col_sums[c])
+        # Ties can make two cells of one row (or column) dominant: keep one of each.
+        dominant = dominant[np.unique(r[dominant], return_index=True)[1]]
+        dominant = dominant[np.unique(c[dominant], return_index=True)[1]]
+        if not len(dominant):
+            break
+        fixed_rows.append(r[dominant])
+        fixed_cols.append(c[dominant])
+        taken_r = np.zeros(matrix.shape[0], bool)
+        taken_c = np.zeros(matrix.shape[1], bool)
+        taken_r[r[dominant]] = True
+        taken_c[c[dominant]] = True
+        keep = ~(taken_r[r] | taken_c[c])
+        counts, r, c = counts[keep], r[keep], c[keep]
+    rows = [np.concatenate(fixed_rows)] if fixed_rows else []
+    cols = [np.concatenate(fixed_cols)] if fixed_cols else []
+    if len(counts):
+        # Solve what is left on its own rows and columns, renumbered.
+        row_ids, r = np.unique(r, return_inverse=True)
+        col_ids, c = np.unique(c, return_inverse=True)
+        n_r, n_c = len(row_ids), len(col_ids)
+        eps = 0.5 / (n_r + 1)
+        rest = sp.csr_matrix(
+            (np.concatenate([counts, np.full(n_r, eps)]),
+             (np.concatenate([r, np.arange(n_r)]), np.concatenate([c, n_c + np.arange(n_r)]))),
+            shape=(n_r, n_c + n_r))
+        left, right = min_weight_full_bipartite_matching(rest, maximize=True)
+        real = right < n_c
+        rows.append(row_ids[left[real]])
+        cols.append(col_ids[right[real]])
+    if not rows:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    order = np.argsort(rows)
+    return rows[order], cols[order]
 
 
 def apply_cluster_mapping(y_pred, mapping, *, default=-1):

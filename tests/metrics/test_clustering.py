@@ -336,3 +336,44 @@ def test_against_references_hypothesis(pair):
                                bcubed_reference(t, p), rtol=0, atol=TOL)
     assert abs(cluster_accuracy(y_true, y_pred) - hungarian_reference(t, p)) <= TOL
     assert abs(nmi(y_true, y_pred) - normalized_mutual_info_score(y_true, y_pred)) <= TOL
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("metric", [cluster_accuracy, nmi, pairwise_f1, bcubed_f1])
+def test_non_finite_labels_are_rejected(metric, bad):
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        metric([0, bad, 1, 1], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        metric([0, 0, 1, 1], np.array([0, bad, 1, 1], dtype=object))
+
+
+def test_cluster_accuracy_sparse_matching_equals_the_dense_hungarian(monkeypatch):
+    import skdomainclust.metrics._contingency as contingency
+
+    rng = np.random.default_rng(0)
+    cases = []
+    for trial in range(40):
+        n = int(rng.integers(30, 300))
+        k_true, k_pred = int(rng.integers(2, 40)), int(rng.integers(2, 40))
+        y = rng.integers(0, k_true, n)
+        p = rng.integers(0, k_pred, n)
+        if trial % 2:  # a clustering that is mostly right: the dominant-cell shortcut applies
+            p = np.where(rng.random(n) < 0.7, y, p)
+        cases.append((y, p))
+    dense = [cluster_accuracy(y, p, return_mapping=True) for y, p in cases]
+    monkeypatch.setattr(contingency, "_MIN_DENSE_CELLS", 1)  # every matrix sparse
+    for (y, p), (accuracy, _) in zip(cases, dense):
+        sparse_accuracy, sparse_mapping = cluster_accuracy(y, p, return_mapping=True)
+        assert sparse_accuracy == pytest.approx(accuracy, abs=1e-12)
+        # The matching may differ among optima, never its value or its validity.
+        assert len(set(sparse_mapping.values())) == len(sparse_mapping)
+        relabelled = apply_cluster_mapping(p, sparse_mapping)
+        assert np.mean(relabelled == y) == pytest.approx(accuracy, abs=1e-12)
+
+
+def test_cluster_accuracy_of_many_labels_needs_no_dense_matrix():
+    # 40,000 labels a side: a dense contingency matrix would take 12.8 GB.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 40_000, 200_000)
+    p = np.where(rng.random(200_000) < 0.8, y, rng.integers(0, 40_000, 200_000))
+    assert 0.8 <= cluster_accuracy(y, p) <= 0.85
