@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import urllib.request
@@ -692,6 +693,7 @@ def convert_mnist(download_dir):
 _MNIST_M_RAW = _github_raw("joffery/M-ADA", "44ddcbeb188b5768e28d9e74dc714c9107c58088",
                            "data/mnist_m")
 _MNIST_M_LABELS = "mnist_m_test_labels.txt"
+_MNIST_M_NAME = re.compile(r"[0-9]{8}\.png")
 _MNIST_M_N_TEST = 9001
 
 
@@ -720,6 +722,14 @@ def convert_mnist_m(download_dir):
     """
     with open(os.path.join(download_dir, _MNIST_M_LABELS), encoding="utf-8") as handle:
         entries = [line.split() for line in handle if line.strip()]
+    for entry in entries:
+        # The labels file is read before anything is verified: a name must be a plain file
+        # name of the archive folder, never a path that leaves it ("../x", "/etc/x").
+        if len(entry) != 2 or not _MNIST_M_NAME.fullmatch(entry[0]):
+            raise DataChecksumError(
+                f"Unexpected line in {_MNIST_M_LABELS}: {' '.join(entry)!r} (expected "
+                "'NNNNNNNN.png <label>'); the download may have been tampered with."
+            )
     entries.sort(key=lambda entry: entry[0])  # file-name order = MNIST test order
     images = np.stack([_read_png_rgb(os.path.join(download_dir, name)) for name, _ in entries])
     labels = np.array([int(label) for _, label in entries], dtype=np.int64)

@@ -8,6 +8,7 @@ converted only when the caller passes ``download_if_missing=True``.
 """
 
 import os
+import zipfile
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -57,7 +58,12 @@ _DIGIT_NAMES = np.arange(10, dtype=np.int64)
 
 
 def _read_npz(relative_path, *, data_home, download_if_missing):
-    """Return every array of a staged ``.npz`` as a dict, downloading it first if allowed."""
+    """Return every array of a staged ``.npz`` as a dict, downloading it first if allowed.
+
+    A cached file is verified against :data:`~skdomainclust.datasets._fetch.CONVERTED_CHECKSUMS`
+    (keys, shapes, dtypes and digests) the first time a process reads it; an unreadable or
+    altered file is named in the error, and fetched again when ``download_if_missing``.
+    """
     home = get_data_home(data_home)
     path = os.path.join(home, *relative_path.split("/"))
     if not os.path.isfile(path):
@@ -69,8 +75,40 @@ def _read_npz(relative_path, *, data_home, download_if_missing):
                 "download and convert it from its public source (needs network access)."
             )
         _fetch.fetch_staged_file(relative_path, home)
-    with np.load(path, allow_pickle=False) as content:
-        return {key: content[key] for key in content.files}
+    try:
+        return _read_verified(relative_path, path)
+    except _fetch.DataChecksumError:
+        if not download_if_missing:
+            raise
+    _fetch.fetch_staged_file(relative_path, home)
+    return _read_verified(relative_path, path)
+
+
+#: ``(path, size, mtime_ns)`` of the files this process has verified already.
+_VERIFIED = set()
+
+
+def _read_verified(relative_path, path):
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    try:
+        with np.load(path, allow_pickle=False) as content:
+            arrays = {name: content[name] for name in content.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise _fetch.DataChecksumError(
+            f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}). Delete it, or "
+            "pass download_if_missing=True to fetch it again."
+        ) from exc
+    if key not in _VERIFIED:
+        try:
+            _fetch.verify_converted(relative_path, arrays)
+        except _fetch.DataChecksumError as exc:
+            raise _fetch.DataChecksumError(
+                f"{path} does not match the recorded checksums: {exc} Delete it, or pass "
+                "download_if_missing=True to fetch it again."
+            ) from exc
+        _VERIFIED.add(key)
+    return arrays
 
 
 def _check_option(value, allowed, argument):

@@ -512,3 +512,64 @@ def test_round_trip_omniglot(data_home, tmp_path):
             converted["alphabet_names"][converted["alphabet"]], subset_names)
         labels = staged["char_label"][subset]
         np.testing.assert_array_equal(converted["char_label"], labels - labels[0])
+
+
+# --------------------------------------------------------------------------------------------
+# The cache: verified on load, named when broken, fetched again when allowed.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def synthetic_surf_release(fake_network, monkeypatch, tmp_path):
+    """A served synthetic SURF release with its checksums recorded; returns the data home."""
+    served, _ = fake_network
+    files = synthetic_surf_files(np.random.default_rng(1))
+    for remote in _fetch._surf_remote_files():
+        served[remote.url] = files[remote.filename]
+    local = tmp_path / "local"
+    local.mkdir()
+    for filename, content in files.items():
+        (local / filename).write_bytes(content)
+    expected = checksums_of(_fetch.convert_office_caltech_surf(str(local)))
+    monkeypatch.setitem(_fetch.CONVERTED_CHECKSUMS, SURF_FILE, expected)
+    home = tmp_path / "home"
+    load_office_caltech_surf(data_home=home, download_if_missing=True, preprocessing=None)
+    return home
+
+
+def _break(path, how):
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif how == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:  # altered: a valid .npz whose values differ from the release
+        with np.load(path) as content:
+            arrays = {key: content[key] for key in content.files}
+        first = sorted(arrays)[0]
+        arrays[first] = arrays[first][::-1].copy()
+        np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("how", ["truncated", "random bytes", "empty", "altered"])
+def test_a_broken_cached_file_is_named_and_fetched_again_when_allowed(
+        synthetic_surf_release, how):
+    home = synthetic_surf_release
+    path = home / SURF_FILE
+    good = load_office_caltech_surf(data_home=home, preprocessing=None)
+    _break(path, how)
+    os.utime(path, ns=(1, 1))  # a new (size, mtime): the file is verified again
+    with pytest.raises(_fetch.DataChecksumError, match=re.escape(str(path))):
+        load_office_caltech_surf(data_home=home, preprocessing=None)
+    again = load_office_caltech_surf(data_home=home, preprocessing=None,
+                                     download_if_missing=True)
+    np.testing.assert_array_equal(again.X, good.X)
+
+
+@pytest.mark.parametrize("line", ["../../etc/passwd 3", "/etc/passwd 3", "00000000.png",
+                                  "sub/00000000.png 1"])
+def test_mnist_m_labels_file_cannot_name_a_file_outside_the_download(tmp_path, line):
+    (tmp_path / _fetch._MNIST_M_LABELS).write_text(f"00000001.png 2\n{line}\n")
+    with pytest.raises(_fetch.DataChecksumError, match="Unexpected line"):
+        _fetch.convert_mnist_m(str(tmp_path))
