@@ -11,6 +11,7 @@ import csv
 import importlib
 import os
 import sys
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,17 +65,27 @@ def read_features(path, *, x_key="X", y_key="y", label_column=None):
         raise ValueError(f"Unsupported feature file {path!r}: use .npy, .npz or .csv.")
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such feature file: {path!r}.")
-    if extension == ".npy":
-        X, y = np.load(path, allow_pickle=False), None
-    elif extension == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if x_key not in archive:
-                raise ValueError(f"{path!r} has no array {x_key!r} (it has "
-                                 f"{sorted(archive.files)}); choose one with --x-key.")
-            X = archive[x_key]
-            y = archive[y_key] if y_key in archive else None
-    else:
-        X, y = _read_csv(path, label_column)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path!r} is not a file.")
+    try:
+        if extension == ".npy":
+            X, y = np.load(path, allow_pickle=False), None
+        elif extension == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                if x_key not in archive:
+                    raise ValueError(f"{path!r} has no array {x_key!r} (it has "
+                                     f"{sorted(archive.files)}); choose one with --x-key.")
+                X = archive[x_key]
+                y = archive[y_key] if y_key in archive else None
+        else:
+            X, y = _read_csv(path, label_column)
+    except (OSError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise ValueError(f"{path!r} is not a readable {extension} file "
+                         f"({type(error).__name__}: {error}).") from error
+    except ValueError as error:
+        if str(error).startswith(repr(path)):
+            raise
+        raise ValueError(f"{path!r} is not a readable {extension} file ({error}).") from error
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{path!r}: features must be a 2-D table (rows x features), got shape "
@@ -131,10 +142,20 @@ def _parse_params(pairs):
     return params
 
 
-def build_estimator(method, *, n_clusters, params, seed, device, verbose):
-    """The estimator of ``method`` with the CLI's settings applied where it has them."""
+def build_estimator(method, *, n_clusters, params, seed, device, verbose, user_n_clusters=None):
+    """The estimator of ``method`` with the CLI's settings applied where it has them.
+
+    ``user_n_clusters`` is what the user asked for with ``--n-clusters``: a method without a
+    number of clusters to set refuses it rather than ignoring it.
+    """
     estimator = _estimator_class(METHODS[method].estimator)()
     available = estimator.get_params()
+    if user_n_clusters is not None and "n_clusters" not in available:
+        raise ValueError(
+            f"--n-clusters does not apply to {method}: "
+            + ("it predicts the source classes." if METHODS[method].labels_are_classes else
+               "it finds the number of clusters itself.")
+        )
     settings = {"random_state": seed, "device": device, "verbose": verbose}
     if n_clusters is not None:
         settings["n_clusters"] = n_clusters
@@ -154,6 +175,7 @@ def run_cluster(args, stream=None):
 
     stream = stream or sys.stdout
     method = METHODS[args.method]
+    _check_output(args.output, force=getattr(args, "force", False))
     if len(args.source) < method.min_sources:
         raise ValueError(f"{args.method} needs at least {method.min_sources} --source files, "
                          f"got {len(args.source)}.")
@@ -171,8 +193,14 @@ def run_cluster(args, stream=None):
     blocks = [X for X, _ in sources] + [X_target]
     domains = [np.full(len(X), d) for d, (X, _) in enumerate(sources)]
     domains.append(np.full(len(X_target), -1))
-    labels = [(y if (y is not None and method.needs_source_labels)
-               else np.full(len(X), -1)) for X, y in sources]
+    # Source labels of any type (class names included) become codes 0..K-1, so that the -1
+    # of the unlabelled rows never collides with a class; predictions are mapped back.
+    classes = None
+    if method.needs_source_labels:
+        classes, codes = np.unique(np.concatenate([y for _, y in sources]), return_inverse=True)
+        labels = np.split(codes.astype(np.int64), np.cumsum([len(X) for X, _ in sources])[:-1])
+    else:
+        labels = [np.full(len(X), -1) for X, _ in sources]
     X = np.concatenate(blocks).astype(np.float32)
     sample_domain = np.concatenate(domains)
     y = np.concatenate([*labels, np.full(len(X_target), -1)])
@@ -184,10 +212,13 @@ def run_cluster(args, stream=None):
         n_clusters = len(np.unique(y[y != -1]))
     estimator = build_estimator(args.method, n_clusters=n_clusters,
                                 params=_parse_params(args.param), seed=args.seed,
-                                device=args.device, verbose=args.verbose)
+                                device=args.device, verbose=args.verbose,
+                                user_n_clusters=args.n_clusters)
     estimator.fit(X, y, sample_domain=sample_domain)
     target = sample_domain < 0
     predicted = np.asarray(estimator.predict(X[target]))
+    if method.labels_are_classes:
+        predicted = classes[predicted]
 
     with open(args.output, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -206,6 +237,17 @@ def run_cluster(args, stream=None):
     print("  ".join(f"{name:>11}" for name in metrics), file=stream)
     print("  ".join(f"{value:11.3f}" for value in metrics.values()), file=stream)
     return metrics
+
+
+def _check_output(path, *, force):
+    """Refuse, before any fitting, an output that would overwrite a file or cannot be made."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"The folder of --output {path!r} does not exist: create it first.")
+    if os.path.isdir(path):
+        raise ValueError(f"--output {path!r} is a folder: give a file name.")
+    if os.path.exists(path) and not force:
+        raise ValueError(f"--output {path!r} exists: pass --force to overwrite it.")
 
 
 def add_cluster_command(commands):
@@ -230,9 +272,13 @@ def add_cluster_command(commands):
                         "the metrics table only")
     parser.add_argument("--output", required=True, metavar="CSV",
                         help="where to write the target labels (columns: row, label)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite --output if it exists (default: refuse)")
     parser.add_argument("--n-clusters", type=int, default=None,
-                        help="number of clusters for methods that take one (default: the "
-                        "number of source classes when sources are labelled)")
+                        help="number of clusters of acids and ucdir (default: the "
+                        "estimator's) and of srdc (the number of source classes, its default); "
+                        "source-only, ccn and xdc refuse it: they predict the source classes "
+                        "or find the number of clusters themselves")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
                         help="any other estimator parameter, value as a Python literal, e.g. "
                         "--param max_epochs=50 --param 'hidden_dims=(256,)'; repeatable")
@@ -255,9 +301,16 @@ def add_cluster_command(commands):
 
 
 def _cluster(args):
+    from .exceptions import DivergenceError
+
     try:
         run_cluster(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except DivergenceError as error:
+        print(f"error: training diverged: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as error:
+        # A user error (a bad file, parameter or option) is one line, never a traceback.
+        message = " ".join(str(error).split())
+        print(f"error: {message}", file=sys.stderr)
         return 2
     return 0

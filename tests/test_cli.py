@@ -154,11 +154,118 @@ def test_every_method_clusters_feature_files(method, tmp_path):
         sources += ["--source", str(tmp_path / f"s{domain}.npz")]
     np.savez(tmp_path / "t.npz", X=X[sample_domain < 0], y=y[sample_domain < 0])
     stream = io.StringIO()
+    estimator_class = _estimator_class(spec.estimator)
+    # Only the methods with a number of clusters take --n-clusters (the others refuse it).
+    k = ["--n-clusters", "3"] if "n_clusters" in estimator_class().get_params() else []
     args = build_parser().parse_args([
         "cluster", "--method", method, *sources, "--target", str(tmp_path / "t.npz"),
-        "--output", str(tmp_path / "o.csv"), "--n-clusters", "3",
-        *_fast_params(_estimator_class(spec.estimator))])
+        "--output", str(tmp_path / "o.csv"), *k, *_fast_params(estimator_class)])
     metrics = run_cluster(args, stream=stream)
     labels = _read_labels(tmp_path / "o.csv")
     assert len(labels) == 60
     assert set(metrics) == {"ACC %", "NMI %", "pairwise F1", "BCubed F1"}
+
+
+# -- user errors: one line on stderr and exit code 2, never a traceback -------------------------
+
+
+def _run_cli(*arguments):
+    result = subprocess.run([sys.executable, "-m", "skdomainclust", "cluster", *arguments],
+                            capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def blob_files(tmp_path):
+    X, y, sample_domain = make_shifted_blobs(n_per_class=20, shift=0.3, seed=1)
+    np.savez(tmp_path / "source.npz", X=X[sample_domain >= 0], y=y[sample_domain >= 0])
+    np.savez(tmp_path / "target.npz", X=X[sample_domain < 0], y=y[sample_domain < 0])
+    return tmp_path / "source.npz", tmp_path / "target.npz"
+
+
+def _make_bad_file(tmp_path, good, kind):
+    if kind == "truncated .npz":
+        (tmp_path / "bad.npz").write_bytes(good.read_bytes()[:100])
+    elif kind == "empty .npz":
+        (tmp_path / "bad.npz").write_bytes(b"")
+    elif kind == "empty .npy":
+        (tmp_path / "bad.npy").write_bytes(b"")
+        return tmp_path / "bad.npy"
+    else:  # a folder where a file is expected
+        (tmp_path / "bad.npz").mkdir()
+    return tmp_path / "bad.npz"
+
+
+@pytest.mark.parametrize("kind, role", [
+    ("truncated .npz", "--source"), ("truncated .npz", "--target"),
+    ("empty .npz", "--source"), ("empty .npy", "--target"), ("a folder", "--source"),
+])
+def test_bad_feature_files_give_one_line_and_exit_2(blob_files, tmp_path, kind, role):
+    source, target = blob_files
+    bad = _make_bad_file(tmp_path, source, kind)
+    files = {"--source": source, "--target": target, role: bad}
+    code, _, stderr = _run_cli("--method", "source-only", "--source", str(files["--source"]),
+                               "--target", str(files["--target"]),
+                               "--output", str(tmp_path / "out.csv"))
+    assert code == 2, stderr
+    assert "Traceback" not in stderr and stderr.count("\n") == 1, stderr
+    assert str(bad) in stderr, stderr
+
+
+def test_divergence_is_one_line_and_exit_2(blob_files, tmp_path):
+    source, target = blob_files
+    code, _, stderr = _run_cli("--method", "source-only", "--source", str(source), "--target",
+                               str(target), "--output", str(tmp_path / "out.csv"),
+                               "--param", "optimizer='sgd'", "--param", "lr=1e4",
+                               "--param", "max_epochs=20")
+    assert code == 2 and "Traceback" not in stderr and "diverged" in stderr
+    assert stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("method", ["source-only", "ccn", "xdc"])
+def test_n_clusters_is_refused_where_it_has_no_meaning(blob_files, tmp_path, method, capsys):
+    source, target = blob_files
+    code = main(["cluster", "--method", method, "--source", str(source), "--target",
+                 str(target), "--output", str(tmp_path / "out.csv"), "--n-clusters", "5"])
+    assert code == 2 and "--n-clusters does not apply" in capsys.readouterr().err
+
+
+def test_an_existing_output_is_kept_unless_forced(blob_files, tmp_path, capsys):
+    source, target = blob_files
+    output = tmp_path / "labels.csv"
+    output.write_text("precious\n")
+    common = ["cluster", "--method", "source-only", "--source", str(source), "--target",
+              str(target), "--output", str(output), "--param", "max_epochs=2"]
+    assert main(common) == 2
+    assert "--force" in capsys.readouterr().err and output.read_text() == "precious\n"
+    assert main([*common, "--force"]) == 0
+    assert output.read_text().startswith("row,label")
+
+
+def test_a_missing_output_folder_is_reported_before_fitting(blob_files, tmp_path):
+    source, target = blob_files
+    args = build_parser().parse_args([
+        "cluster", "--method", "source-only", "--source", str(source), "--target", str(target),
+        "--output", str(tmp_path / "missing" / "labels.csv")])
+    with pytest.raises(ValueError, match="does not exist"):
+        run_cluster(args)  # raises at once: no estimator is built
+
+
+def test_string_class_labels_work_with_every_labelled_method(tmp_path):
+    X, y, sample_domain = make_shifted_blobs(n_per_class=20, shift=0.3, seed=1)
+    names = np.array(["cat", "dog", "owl"])[y]
+    source, target = sample_domain >= 0, sample_domain < 0
+    np.savez(tmp_path / "source.npz", X=X[source], y=names[source])
+    np.savez(tmp_path / "target.npz", X=X[target], y=names[target])
+    for method in ("srdc", "source-only"):
+        output = tmp_path / f"{method}.csv"
+        args = build_parser().parse_args([
+            "cluster", "--method", method, "--source", str(tmp_path / "source.npz"),
+            "--target", str(tmp_path / "target.npz"), "--output", str(output),
+            "--param", "max_epochs=3", "--param", "input_dropout=0.0"
+            if method == "srdc" else "dropout=0.0"])
+        metrics = run_cluster(args, stream=io.StringIO())
+        with open(output, newline="") as handle:
+            written = {label for _, label in list(csv.reader(handle))[1:]}
+        assert written <= {"cat", "dog", "owl"}
+        assert metrics["ACC %"] > 50
