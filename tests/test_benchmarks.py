@@ -194,3 +194,59 @@ def test_peer_dann_head_passes_a_reversed_gradient():
     assert float(values.std()) > 0
     out.sum().backward()
     assert float(x.grad.abs().sum()) > 0
+
+
+class _Payload:
+    """Unpickling it writes a marker file: what a planted cache file could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+class _QuickG:
+    """A stand-in PairwiseSimilarity: fitting it costs nothing."""
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, X, y):
+        self.fitted_ = True
+        return self
+
+
+def test_the_g_cache_never_unpickles_a_planted_file(monkeypatch, tmp_path):
+    import pickle
+
+    from benchmarks.methods import ccn
+
+    monkeypatch.setenv("CCN_G_CACHE", str(tmp_path))
+    monkeypatch.setattr(ccn, "PairwiseSimilarity", _QuickG)
+    monkeypatch.setattr(ccn, "_G_CACHE", {})
+    X = np.zeros((6, 2), dtype=np.float32)
+    y = np.array([0, 0, 1, 1, 2, 2])
+    sample_domain = np.zeros(6, dtype=np.int64)
+    marker = tmp_path / "payload-ran"
+    path = ccn._g_cache_path(X, y, 0)
+    with open(path, "wb") as handle:
+        pickle.dump({"G": _Payload(str(marker)), "timings": {}}, handle)
+    with pytest.warns(RuntimeWarning, match="not signed"):
+        G, timings = ccn._similarity(X, y, sample_domain, 0)
+    assert not marker.exists()
+    assert isinstance(G, _QuickG) and "g_fit_seconds" in timings
+    # What the runner wrote itself is signed, and read back by the next process.
+    monkeypatch.setattr(ccn, "_G_CACHE", {})
+    again, timings = ccn._similarity(X, y, sample_domain, 0)
+    assert timings["g_from_file"] and again.fitted_
+
+
+def test_a_cache_key_readable_by_others_is_refused(tmp_path):
+    from benchmarks import cache
+
+    key = tmp_path / ".key"
+    key.write_bytes(b"known to everyone")
+    key.chmod(0o644)
+    with pytest.raises(PermissionError, match="0600"):
+        cache.save(str(tmp_path / "x.pkl"), {"a": 1})

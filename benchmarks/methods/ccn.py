@@ -7,7 +7,7 @@ alphabets, the target one of the 20 evaluation alphabets (20 to 47 characters ne
 bilinear interpolation and normalised with the L2C constants (``load_omniglot``). The
 similarity network G (a :class:`~skdomainclust.nn.convnet.ConvNet` and the pair head) is
 trained once per seed on the background set and shared by every alphabet and row of that
-seed (cached in the process and in a temp file, see ``_similarity``: the row that fits it
+seed (cached in the process and in a signed file, see ``_similarity``: the row that fits it
 includes it in its ``fit_seconds`` and records ``g_fit_seconds`` / ``g_cpu_seconds``); then
 each alphabet is clustered on its own by a fresh clustering network, with K = the true number
 of characters or K = 100. Recorded per
@@ -29,9 +29,7 @@ Timings are single-thread unless the runner gets ``--threads``. Every CCN row al
 import functools
 import hashlib
 import os
-import pickle
 import re
-import tempfile
 import time
 
 import numpy as np
@@ -41,6 +39,7 @@ from skdomainclust import CCNAdapter, CCNClusterer, PairwiseSimilarity
 from skdomainclust.datasets import get_data_home, load_omniglot
 from skdomainclust.nn.convnet import ConvNet
 
+from .. import cache
 from ..registry import Method, Outcome, Task
 
 # -- Omniglot tasks ----------------------------------------------------------------------------
@@ -173,27 +172,26 @@ def _g_cache_path(X_source, y_source, seed):
     for part in (np.ascontiguousarray(X_source), np.ascontiguousarray(y_source)):
         key.update(part.tobytes())
     key.update(repr((seed, sorted(OMNIGLOT_G.items()), OMNIGLOT_WIDTHS, "seeded init")).encode())
-    folder = os.environ.get("CCN_G_CACHE", tempfile.gettempdir())
+    folder = os.environ.get("CCN_G_CACHE") or cache.default_folder()
     return os.path.join(folder, f"ccn_omniglot_G_seed{seed}_{key.hexdigest()[:16]}.pkl")
 
 
 def _similarity(X, y, sample_domain, seed):
     """G fitted on the source rows once per (seed, source set, settings), cached.
 
-    The cache lives in this process and in a temp file (``$CCN_G_CACHE`` or the system temp
-    folder), so that runner processes started one after the other, or side by side once the
-    file exists, share one G. Returns ``(G, timings)``: the first row that uses G in a process
-    records the wall and CPU seconds of its fit (``g_from_file`` says it was fitted by an
-    earlier process), later rows record nothing.
+    The cache lives in this process and in a signed file (``$CCN_G_CACHE`` or the user's cache
+    folder, see :mod:`benchmarks.cache`), so that runner processes started one after the other,
+    or side by side once the file exists, share one G. Returns ``(G, timings)``: the first row
+    that uses G in a process records the wall and CPU seconds of its fit (``g_from_file`` says
+    it was fitted by an earlier process), later rows record nothing.
     """
     source = sample_domain >= 0
     key = (seed, int(source.sum()), hashlib.sha1(np.ascontiguousarray(y[source])).hexdigest())
     if key in _G_CACHE:
         return _G_CACHE[key], {}
     path = _g_cache_path(X[source], y[source], seed)
-    if os.path.exists(path):
-        with open(path, "rb") as handle:
-            cached = pickle.load(handle)
+    cached = cache.load(path)  # None unless signed by this user's key: never a planted file
+    if cached is not None:
         _G_CACHE[key] = cached["G"]
         return cached["G"], {**cached["timings"], "g_from_file": True}
     wall, cpu = time.perf_counter(), time.process_time()
@@ -202,9 +200,7 @@ def _similarity(X, y, sample_domain, seed):
     G.fit(X[source], y[source])
     timings = {"g_fit_seconds": round(time.perf_counter() - wall, 1),
                "g_cpu_seconds": round(time.process_time() - cpu, 1)}
-    with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as handle:
-        pickle.dump({"G": G, "timings": timings}, handle)
-    os.replace(handle.name, path)
+    cache.save(path, {"G": G, "timings": timings})
     _G_CACHE[key] = G
     return G, timings
 
