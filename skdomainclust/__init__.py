@@ -2,7 +2,7 @@
 
 from .acids import ACIDSClusterer
 from .ccn import CCNAdapter, CCNClusterer, PairwiseSimilarity
-from .exceptions import DivergenceError
+from .exceptions import DivergenceError, DomainInferenceWarning
 from .source_only import SourceOnlyClassifier
 from .srdc import SRDCAdapter
 from .ucdir import UCDIRRetriever
@@ -15,6 +15,7 @@ __all__ = [
     "CCNAdapter",
     "CCNClusterer",
     "DivergenceError",
+    "DomainInferenceWarning",
     "PairwiseSimilarity",
     "SRDCAdapter",
     "SourceOnlyClassifier",

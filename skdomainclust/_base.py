@@ -101,9 +101,14 @@ class DeepDomainEstimator(BaseEstimator):
             )
         return X
 
+    #: Whether ``fit`` warns when every row becomes a labelled source row by inference (the
+    #: estimators that learn from labelled rows and are typically given target rows too).
+    _warn_if_all_source = False
+
     def _validate_fit_data(self, X, y=None, sample_domain=None, **requirements):
         """Validate a fit call: ``X`` as float32, labels and domains per the data contract."""
         X = self._validate_X(X, reset=True)
+        requirements.setdefault("warn_if_all_source", self._warn_if_all_source)
         return split_domains(X, y, sample_domain, fit=True, **requirements)
 
     def _validate_labelled_fit_data(self, X, y, sample_domain, **requirements):

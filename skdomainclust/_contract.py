@@ -8,10 +8,13 @@ time every row is taken as target. Keeping this logic in one place is what lets 
 behave the same inside ``Pipeline`` and ``GridSearchCV``.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
+
+from .exceptions import DomainInferenceWarning
 
 #: The label value of an unlabelled row.
 MASK_LABEL = -1
@@ -158,7 +161,8 @@ def check_labels(y, n_samples):
 
 
 def split_domains(X, y=None, sample_domain=None, *, fit=True, require_target=False,
-                  require_source_labels=False, min_source_classes=1, min_source_domains=0):
+                  require_source_labels=False, min_source_classes=1, min_source_domains=0,
+                  warn_if_all_source=False):
     """Validate labels and domains for an already validated ``X``; return :class:`DomainData`.
 
     Parameters
@@ -177,6 +181,11 @@ def split_domains(X, y=None, sample_domain=None, *, fit=True, require_target=Fal
         distinct classes (a pair learner cannot learn "dissimilar" from one class).
     min_source_domains : int
         Raise unless that many distinct source domains are present.
+    warn_if_all_source : bool
+        Warn (:class:`~skdomainclust.exceptions.DomainInferenceWarning`) when no
+        ``sample_domain`` is given and no label is ``-1``, so that every row becomes a labelled
+        source row: for the estimators that are given target rows to predict, where true
+        target labels passed along would otherwise be trained on.
 
     Returns
     -------
@@ -185,6 +194,17 @@ def split_domains(X, y=None, sample_domain=None, *, fit=True, require_target=Fal
     n_samples = X.shape[0]
     if y is not None:
         y = check_labels(y, n_samples)
+    if warn_if_all_source and fit and sample_domain is None and y is not None \
+            and not _is_mask(y).any():
+        # Without the warning, true target labels passed along "for scoring" would be
+        # trained on: the first mistake of a new user.
+        warnings.warn(
+            "fit got no sample_domain and no row of y is -1: every row is taken as a labelled "
+            "source row and trained on. If some rows are target rows, pass sample_domain "
+            "(< 0 for target rows) or set their y to -1; pass sample_domain=0 to say that "
+            "every row is a source row.",
+            DomainInferenceWarning, stacklevel=4,
+        )
     sample_domain = check_sample_domain(sample_domain, n_samples, y=y, fit=fit)
     data = DomainData(X=X, y=y, sample_domain=sample_domain)
     if require_target and not data.target_mask.any():

@@ -1,6 +1,6 @@
 """Exceptions raised by skdomainclust."""
 
-__all__ = ["DivergenceError"]
+__all__ = ["DivergenceError", "DomainInferenceWarning"]
 
 
 class DivergenceError(FloatingPointError):
@@ -11,4 +11,14 @@ class DivergenceError(FloatingPointError):
     when a parameter becomes non-finite. The message names the epoch and what diverged; the
     estimator is left as it was before ``fit``. Lowering the learning rate or standardising
     the features usually helps.
+    """
+
+
+class DomainInferenceWarning(UserWarning):
+    """The domains of the rows were inferred in a way that may not be what was meant.
+
+    Raised when ``fit`` gets no ``sample_domain`` and no row of ``y`` is ``-1`` (every row is
+    then a labelled source row, trained on), and when a target scorer gets no
+    ``sample_domain`` and no masked label (every row is then scored, source rows included).
+    Pass ``sample_domain`` (target rows ``< 0``), or mark the target rows with ``y == -1``.
     """

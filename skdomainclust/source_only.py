@@ -92,6 +92,7 @@ class SourceOnlyClassifier(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransf
     """
 
     __metadata_request__score = {"sample_domain": True}
+    _warn_if_all_source = True
 
     _parameter_constraints = {
         **{name: COMMON_CONSTRAINTS[name] for name in (

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,31 @@ def test_acids_checks_n_clusters_against_the_target_rows_too():
     keep = (sd >= 0) | (np.cumsum(sd < 0) <= 2)  # two target rows only
     with pytest.raises(ValueError, match="n_clusters=3 is larger than the number of target"):
         ACIDSClusterer(n_clusters=3, max_epochs=1).fit(X[keep], sample_domain=sd[keep])
+
+
+@pytest.mark.parametrize("estimator", [SourceOnlyClassifier(max_epochs=1),
+                                       CCNClusterer(n_clusters=3, max_epochs=1)],
+                         ids=lambda e: type(e).__name__)
+def test_fitting_true_target_labels_without_domains_warns(estimator):
+    from skdomainclust import DomainInferenceWarning
+
+    X, y, sd = make_shifted_blobs()
+    with pytest.warns(DomainInferenceWarning, match="every row is taken as a labelled source"):
+        estimator.fit(X, y)  # sample_domain forgotten, target labels in y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DomainInferenceWarning)
+        estimator.fit(X, np.where(sd < 0, -1, y))  # target rows masked: no warning
+        estimator.fit(X, y, sample_domain=sd)
+
+
+def test_a_target_scorer_without_domains_warns_that_it_scores_source_rows():
+    from skdomainclust import DomainInferenceWarning
+    from skdomainclust.metrics import get_scorer
+
+    X, y, sd = make_shifted_blobs()
+    model = SourceOnlyClassifier(max_epochs=1).fit(X, y, sample_domain=sd)
+    with pytest.warns(DomainInferenceWarning, match="source rows included"):
+        get_scorer("target_accuracy")(model, X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DomainInferenceWarning)
+        get_scorer("target_accuracy")(model, X, y, sample_domain=sd)

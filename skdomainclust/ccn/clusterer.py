@@ -151,6 +151,8 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
     as a labelled source domain and leave ``similarity=None``: G is then fitted on them.
     """
 
+    _warn_if_all_source = True
+
     _parameter_constraints = {
         **{name: COMMON_CONSTRAINTS[name] for name in (
             "hidden_dims", "encoder", "dropout", "optimizer", "lr", "weight_decay",

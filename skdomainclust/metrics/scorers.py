@@ -28,6 +28,7 @@ lookup (``scoring="target_nmi"``) does not know these names.
 
 import copy
 import inspect
+import warnings
 
 import numpy as np
 from sklearn.metrics import accuracy_score, adjusted_rand_score
@@ -36,6 +37,7 @@ from sklearn.metrics import get_scorer_names as _sklearn_get_scorer_names
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from .._contract import MASK_LABEL, _is_mask, check_sample_domain
+from ..exceptions import DomainInferenceWarning
 from .clustering import bcubed_f1, cluster_accuracy, nmi, pairwise_f1
 
 __all__ = [
@@ -72,6 +74,13 @@ def _scored_rows(y_true, sample_domain):
     if sample_domain is None:
         if not labelled.any():
             raise ValueError(f"No rows to score: every label is the mask {MASK_LABEL}.")
+        if labelled.all():
+            warnings.warn(
+                "A target scorer got no sample_domain and no row of y is -1: every row is "
+                "scored, source rows included. Enable metadata routing so that sample_domain "
+                "reaches the scorer, or score on the target rows only.",
+                DomainInferenceWarning, stacklevel=3,
+            )
         return labelled
     target = check_sample_domain(sample_domain, len(y_true), fit=False) < 0
     if not target.any():
