@@ -407,9 +407,9 @@ class DomainNet(NeuralNet):
     buffer that is not finite or parameters whose norm grew past ``parameter_growth_factor``
     times their initial norm raise :class:`~skdomainclust.exceptions.DivergenceError`. The norm
     catches what a bounded loss (mutual information, contrast, a hinge) cannot show: weights
-    exploding while the loss stays in range. And
-    unlike skorch's own ``partial_fit``, ``KeyboardInterrupt`` is not swallowed: it leaves
-    ``fit``, so the estimator never returns a half-trained model as if fitted.
+    exploding while the loss stays in range. And unlike skorch's own ``partial_fit``,
+    ``KeyboardInterrupt`` is not swallowed: it leaves ``fit``, so the estimator never returns
+    a half-trained model as if fitted.
     """
 
     #: A loss whose magnitude exceeds this factor times the largest of its first
@@ -459,13 +459,15 @@ class DomainNet(NeuralNet):
         step = super().train_step(batch, **fit_params)
         terms = getattr(self, "step_terms_", None) or {"loss": step["loss"]}
         self.step_terms_ = None
-        for name, value in terms.items():
-            value = float(value.detach())
+        # One device-to-host copy for every term and the total (each .item() would be a sync).
+        *values, total = torch.stack(
+            [value.detach().reshape(()) for value in (*terms.values(), step["loss"])]).tolist()
+        for name, value in zip(terms, values):
             if not math.isfinite(value):
                 self._diverged(f"the {name!r} loss term became {value}")
             if len(terms) > 1:
                 self.history.record_batch(f"loss_{name}", value)
-        self._check_growth(float(step["loss"].detach()))
+        self._check_growth(total)
         return step
 
     def _check_growth(self, loss):
@@ -517,10 +519,14 @@ class DomainNet(NeuralNet):
         for name in sorted(names):
             values = [batch[name] for batch in row["batches"] if name in batch]
             self.history.record(name, float(np.mean(values)))
-        for name, tensor in (*self.module_.named_parameters(), *self.module_.named_buffers()):
+        # The parameters' norm is finite exactly when every parameter is: one reduction, and
+        # the parameters are searched by name only when it is not.
+        norm, initial = self._parameter_norm(), self.parameter_scale_
+        suspects = [*(self.module_.named_parameters() if not math.isfinite(norm) else ()),
+                    *self.module_.named_buffers()]
+        for name, tensor in suspects:
             if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                 self._diverged(f"the module's {name!r} holds non-finite values")
-        norm, initial = self._parameter_norm(), self.parameter_scale_
         if norm > self.parameter_growth_factor * max(initial, 1.0):
             self._diverged(f"the parameters' norm grew from {initial:.3g} to {norm:.3g}")
 

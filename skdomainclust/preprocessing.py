@@ -32,11 +32,6 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     ``sample_domain``, per the data contract, ``fit`` takes rows with ``y == -1`` as the target
     and ``transform`` takes every row as target (domain ``-1``).
 
-    Parameters
-    ----------
-    copy : bool, default=True
-        Ignored (a new array is always returned); accepted for symmetry with scikit-learn.
-
     Attributes
     ----------
     domains_ : ndarray of int
@@ -58,10 +53,7 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     __metadata_request__fit = {"sample_domain": True}
     __metadata_request__transform = {"sample_domain": True}
 
-    _parameter_constraints = {"copy": ["boolean"]}
-
-    def __init__(self, copy=True):
-        self.copy = copy
+    _parameter_constraints = {}
 
     def fit(self, X, y=None, sample_domain=None):
         """Learn the mean and std of every domain."""
@@ -96,6 +88,7 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     def fit_transform(self, X, y=None, sample_domain=None):
         """Fit, then standardise the same rows with their domains' statistics."""
         X = np.asarray(X)
-        y = None if y is None else np.asarray(y)
-        return self.fit(X, y, sample_domain=sample_domain).transform(
-            X, sample_domain=check_sample_domain(sample_domain, len(X), y=y, fit=True))
+        # The domains are inferred once (from y when sample_domain is None) and serve both.
+        domains = check_sample_domain(sample_domain, len(X),
+                                      y=None if y is None else np.asarray(y), fit=True)
+        return self.fit(X, sample_domain=domains).transform(X, sample_domain=domains)
