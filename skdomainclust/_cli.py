@@ -26,6 +26,7 @@ class CliMethod:
     needs_source_labels: bool
     labels_are_classes: bool
     min_sources: int = 1
+    needs_n_clusters: bool = False
 
 
 METHODS = {
@@ -38,12 +39,13 @@ METHODS = {
                      "target", True, True),
     "acids": CliMethod("skdomainclust.ACIDSClusterer",
                        "ACIDS: clustering from several unlabelled sources, then source-free "
-                       "adaptation (give --source twice or more)", False, False, min_sources=2),
+                       "adaptation (give --source twice or more)", False, False, min_sources=2,
+                       needs_n_clusters=True),
     "xdc": CliMethod("skdomainclust.XDCClusterer",
                      "XDC: adversarial linkage-GCN clustering, K unknown", True, False),
     "ucdir": CliMethod("skdomainclust.UCDIRRetriever",
                        "UCDIR: cross-domain contrastive clustering (one unlabelled source)",
-                       False, False),
+                       False, False, needs_n_clusters=True),
 }
 
 
@@ -142,6 +144,17 @@ def _parse_params(pairs):
     return params
 
 
+def _default_n_clusters(sources, X_target, seed):
+    """K for a clusterer that requires it: the source classes when the files name them."""
+    from .model_selection import estimate_n_clusters
+
+    labels = [y for _, y in sources]
+    if all(y is not None for y in labels):
+        return len(np.unique(np.concatenate(labels))), "the number of source classes"
+    return (estimate_n_clusters(X_target, random_state=seed),
+            "estimated from the target rows (silhouette of k-means, a rough guide)")
+
+
 def build_estimator(method, *, n_clusters, params, seed, device, verbose, user_n_clusters=None):
     """The estimator of ``method`` with the CLI's settings applied where it has them.
 
@@ -169,9 +182,8 @@ def build_estimator(method, *, n_clusters, params, seed, device, verbose, user_n
 
 def run_cluster(args, stream=None):
     """Fit ``args.method`` on the files of ``args``; write the labels; return the metrics."""
-    from sklearn.preprocessing import StandardScaler
-
     from .metrics import bcubed_f1, cluster_accuracy, nmi, pairwise_f1
+    from .preprocessing import DomainStandardScaler
 
     stream = stream or sys.stdout
     method = METHODS[args.method]
@@ -205,11 +217,17 @@ def run_cluster(args, stream=None):
     sample_domain = np.concatenate(domains)
     y = np.concatenate([*labels, np.full(len(X_target), -1)])
     if args.standardize:
-        X = StandardScaler().fit_transform(X).astype(np.float32)
+        # Per domain, as the benchmarks do: a scaler over the stacked rows keeps the shift.
+        X = DomainStandardScaler().fit_transform(X, sample_domain=sample_domain)
+        X = X.astype(np.float32)
 
     n_clusters = args.n_clusters
     if n_clusters is None and method.needs_source_labels:
         n_clusters = len(np.unique(y[y != -1]))
+    elif n_clusters is None and not method.labels_are_classes and method.needs_n_clusters:
+        n_clusters, how = _default_n_clusters(sources, X[sample_domain < 0], args.seed)
+        print(f"{args.method}: n_clusters={n_clusters}, {how} (--n-clusters sets it)",
+              file=stream)
     estimator = build_estimator(args.method, n_clusters=n_clusters,
                                 params=_parse_params(args.param), seed=args.seed,
                                 device=args.device, verbose=args.verbose,
@@ -275,8 +293,10 @@ def add_cluster_command(commands):
     parser.add_argument("--force", action="store_true",
                         help="overwrite --output if it exists (default: refuse)")
     parser.add_argument("--n-clusters", type=int, default=None,
-                        help="number of clusters of acids and ucdir (default: the "
-                        "estimator's) and of srdc (the number of source classes, its default); "
+                        help="number of clusters of acids and ucdir (default: the number "
+                        "of source classes when the source files hold labels, else an "
+                        "estimate from the target rows, printed) and of srdc (the number of "
+                        "source classes, its default); "
                         "source-only, ccn and xdc refuse it: they predict the source classes "
                         "or find the number of clusters themselves")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE",
@@ -289,8 +309,8 @@ def add_cluster_command(commands):
                         help="labels column of .csv files, a header name or a 0-based index "
                         "(default: a column headed 'label' or 'y', if any)")
     parser.add_argument("--no-standardize", dest="standardize", action="store_false",
-                        help="feed the features as they are (default: standardise each "
-                        "feature over all rows, as the benchmarks do)")
+                        help="feed the features as they are (default: z-score each "
+                        "feature within each file's rows, per domain, as the benchmarks do)")
     parser.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     parser.add_argument("--device", default="auto",
                         help="torch device: auto (CUDA when present), cpu, cuda, cuda:1, ...")

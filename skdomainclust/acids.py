@@ -21,6 +21,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ._base import DeepDomainEstimator, fit_context
+from ._n_clusters import check_n_clusters_given
 from ._net import DomainBalancedIterator, DomainNet
 from ._params import (
     COMMON_CONSTRAINTS,
@@ -345,8 +346,11 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters K (head B).
+    n_clusters : int, default=None
+        Number of clusters K (head B); required (``fit`` says so when it is missing). No
+        default serves every target; without a known K,
+        :func:`~skdomainclust.model_selection.estimate_n_clusters` gives a rough label-free
+        estimate.
     overcluster_factor : int, default=5
         Head A has ``overcluster_factor * n_clusters`` clusters (the paper: 7 for PACS).
     n_subheads : int, default=5
@@ -448,7 +452,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         **{name: COMMON_CONSTRAINTS[name] for name in (
             "hidden_dims", "encoder", "optimizer", "lr", "weight_decay", "max_epochs",
             "batch_size", "device", "random_state", "verbose")},
-        "n_clusters": [positive_int(2)],
+        "n_clusters": [None, positive_int(2)],
         "overcluster_factor": [positive_int()],
         "n_subheads": [positive_int()],
         "domain_specific_bn": ["boolean"],
@@ -465,7 +469,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         "adapt_epochs": [non_negative_int()],
     }
 
-    def __init__(self, n_clusters=8, overcluster_factor=5, n_subheads=5, hidden_dims=(512, 256),
+    def __init__(self, n_clusters=None, overcluster_factor=5, n_subheads=5, hidden_dims=(512, 256),
                  encoder=None, domain_specific_bn=True, domain_weight=10.0, warmup_epochs=8,
                  ema_alpha=0.3, adapt_ema_alpha=0.5, pivot_threshold=0.95, views=None,
                  n_neighbors=10, adapt_neighbour_space="input", alternate_heads=False,
@@ -533,6 +537,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         """
         data = self._validate_fit_data(X, y, sample_domain, min_source_domains=2)
         source, target = data.source_mask, data.target_mask
+        check_n_clusters_given(self, "source rows")
         self._check_n_clusters(int(source.sum()), rows="source rows")
         if target.any():
             self._check_n_clusters(int(target.sum()), rows="target rows")
@@ -624,6 +629,9 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
         net.phase = "target"
+        for name, callback in net.callbacks_:
+            if name == "progress":  # the bar says which phase runs (verbose only)
+                callback.desc = "ACIDS adapt (target, source-free)"
         net.ema_alpha = self.adapt_ema_alpha
         net.phase_start = len(net.history)
         net.batch_size = batch_size

@@ -1,4 +1,4 @@
-"""Cross-validation splitters that keep every domain in every fold.
+"""Cross-validation splitters that keep every domain in every fold; a label-free K.
 
 A search over a domain adaptation estimator scores each candidate on the *target* rows of the
 held-out fold, and fits it on a training fold that must hold labelled source rows *and*
@@ -20,8 +20,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._metadata_requests import _MetadataRequester
 
 from ._contract import check_sample_domain
+from ._n_clusters import estimate_n_clusters
 
-__all__ = ["DomainKFold", "DomainShuffleSplit"]
+__all__ = ["DomainKFold", "DomainShuffleSplit", "estimate_n_clusters"]
 
 
 def _domains(X, y, groups, sample_domain):

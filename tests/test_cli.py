@@ -269,3 +269,42 @@ def test_string_class_labels_work_with_every_labelled_method(tmp_path):
             written = {label for _, label in list(csv.reader(handle))[1:]}
         assert written <= {"cat", "dog", "owl"}
         assert metrics["ACC %"] > 50
+
+
+@pytest.mark.parametrize("labelled, how", [(True, "the number of source classes"),
+                                           (False, "estimated from the target rows")])
+def test_ucdir_without_n_clusters_uses_the_source_classes_or_an_estimate(tmp_path, labelled,
+                                                                          how):
+    from skdomainclust._cli import _estimator_class
+
+    X, y, sample_domain = make_shifted_blobs(n_per_class=20, shift=0.3, seed=5)
+    source, target = sample_domain >= 0, sample_domain < 0
+    if labelled:
+        np.savez(tmp_path / "s.npz", X=X[source], y=y[source])
+    else:
+        np.savez(tmp_path / "s.npz", X=X[source])
+    np.savez(tmp_path / "t.npz", X=X[target], y=y[target])
+    stream = io.StringIO()
+    args = build_parser().parse_args([
+        "cluster", "--method", "ucdir", "--source", str(tmp_path / "s.npz"), "--target",
+        str(tmp_path / "t.npz"), "--output", str(tmp_path / "o.csv"),
+        *_fast_params(_estimator_class("skdomainclust.UCDIRRetriever"))])
+    run_cluster(args, stream=stream)
+    assert f"ucdir: n_clusters=3, {how}" in stream.getvalue()
+
+
+def test_standardisation_is_per_domain_so_a_target_offset_changes_nothing(tmp_path):
+    X, y, sample_domain = make_shifted_blobs(n_per_class=20, shift=0.3, seed=1)
+    source, target = sample_domain >= 0, sample_domain < 0
+    np.savez(tmp_path / "s.npz", X=X[source], y=y[source])
+    outputs = []
+    for offset in (0.0, 50.0):
+        np.savez(tmp_path / "t.npz", X=X[target] * 3.0 + offset)
+        output = tmp_path / f"o{offset}.csv"
+        args = build_parser().parse_args([
+            "cluster", "--method", "source-only", "--source", str(tmp_path / "s.npz"),
+            "--target", str(tmp_path / "t.npz"), "--output", str(output),
+            "--param", "max_epochs=5", "--param", "hidden_dims=(16,)"])
+        run_cluster(args, stream=io.StringIO())
+        outputs.append(_read_labels(output))
+    np.testing.assert_array_equal(outputs[0], outputs[1])

@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.base import ClusterMixin
 
 from .._base import DeepDomainEstimator, EmbeddingTransformerMixin, fit_context
+from .._n_clusters import check_n_clusters_given
 from .._net import PairedDomainIterator
 from .._params import (
     COMMON_CONSTRAINTS,
@@ -110,8 +111,11 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Clusters per domain (the same in both: the distance-of-distance needs it).
+    n_clusters : int, default=None
+        Clusters per domain (the same in both: the distance-of-distance needs it); required
+        (``fit`` says so when it is missing). No default serves every pair of domains;
+        without a known K, :func:`~skdomainclust.model_selection.estimate_n_clusters` gives
+        a rough label-free estimate.
     embedding_dim : int, default=128
         Width of the L2-normalised embedding.
     hidden_dims : tuple of int, default=(256,)
@@ -229,7 +233,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         **{name: COMMON_CONSTRAINTS[name] for name in (
             "hidden_dims", "encoder", "optimizer", "lr", "momentum", "weight_decay",
             "max_epochs", "batch_size", "device", "random_state", "verbose")},
-        "n_clusters": [positive_int(2)],
+        "n_clusters": [None, positive_int(2)],
         "embedding_dim": [positive_int()],
         "projection_dims": [Widths()],
         "views": [None, tuple, list],
@@ -248,7 +252,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         "mixup_share": [unit_interval()],
     }
 
-    def __init__(self, n_clusters=8, embedding_dim=128, hidden_dims=(256,),
+    def __init__(self, n_clusters=None, embedding_dim=128, hidden_dims=(256,),
                  projection_dims=(256,), encoder=None, views=None, temperature=0.2,
                  key_momentum=0.99, confidence_threshold=0.2, instance_weight=1.0,
                  cluster_weight=1.0, cluster_weight_start=0.0, entropy_weight=0.5,
@@ -297,6 +301,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         if self.saturation_epoch < self.warmup_epochs:
             raise ValueError(f"saturation_epoch ({self.saturation_epoch}) must be >= "
                              f"warmup_epochs ({self.warmup_epochs}).")
+        check_n_clusters_given(self, "rows of each domain")
         smallest = min(domain_sizes)
         if self.n_clusters > smallest:
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of rows "
