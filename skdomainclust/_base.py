@@ -93,6 +93,11 @@ class DeepDomainEstimator(BaseEstimator):
             self, X, reset=reset, dtype=np.float32, allow_nd=allow_images,
             ensure_min_samples=2 if reset else 1,
         )
+        if not X.flags.writeable:
+            # A read-only float32 array (a memmap, a loader's cache) passes validation
+            # uncopied, and torch warns on every tensor made from it although nothing here
+            # writes to it; one copy here is what any other dtype costs anyway.
+            X = X.copy()
         if not allow_images and X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features), got ndim={X.ndim}.")
         if allow_images and X.ndim not in (2, 4):
@@ -192,16 +197,22 @@ class DeepDomainEstimator(BaseEstimator):
             device=device,
         )
 
-    def _forward(self, X, sample_domain, output):
+    def _forward(self, X, sample_domain, output, *, validated=False):
         """Validate ``X`` and run ``output(module, X_batch, sample_domain_batch)`` over it.
 
         The one inference path of the estimators: the fitted module in eval mode, batches of
         ``_inference_batch_size`` rows on the training device, results as a CPU tensor (or a
-        tuple of them).
+        tuple of them). ``validated=True`` is for ``fit`` labelling its own, already validated
+        rows (every row a target row): validating them again would compare the numpy copy
+        with the feature names of a DataFrame ``X`` and warn for nothing.
         """
-        data = self._validate_predict_data(X, sample_domain)
+        if validated:
+            X, domains = X, np.full(len(X), -1, dtype=np.int64)
+        else:
+            data = self._validate_predict_data(X, sample_domain)
+            X, domains = data.X, data.sample_domain
         module = self.net_.module_.eval()
-        return self._apply(lambda xb, db: output(module, xb, db), data.X, data.sample_domain,
+        return self._apply(lambda xb, db: output(module, xb, db), X, domains,
                            device=self.net_.device)
 
     @staticmethod

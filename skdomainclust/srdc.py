@@ -615,7 +615,8 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
             dataset = DomainDataset({"X": data.X[rows], "sample_domain": data.sample_domain[rows]},
                                     y_train[rows], device=self.net_.device)
             self.net_.partial_fit(dataset, None)
-        self.labels_ = self.predict(data.X)
+        logits = self._outputs(data.X, None, lambda out: out[2], validated=True)
+        self.labels_ = self.classes_[logits.argmax(dim=1).numpy()]
         self.cluster_centers_ = self.net_.module_.centres2.detach().cpu().numpy().astype(
             np.float64)
         return self
@@ -626,9 +627,9 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
 
     # -- inference ----------------------------------------------------------------------------
 
-    def _outputs(self, X, sample_domain, pick):
-        return self._forward(X, sample_domain,
-                             lambda module, xb, db: pick(module.features(xb)))
+    def _outputs(self, X, sample_domain, pick, validated=False):
+        return self._forward(X, sample_domain, lambda module, xb, db: pick(module.features(xb)),
+                             validated=validated)
 
     def predict_proba(self, X, sample_domain=None):
         """Class probabilities of every row, shape (n_samples, n_classes)."""

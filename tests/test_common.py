@@ -1,6 +1,7 @@
 """The contract every public estimator owes its users, run over the registry in ``_cases``."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -339,3 +340,18 @@ def test_fitted_state_holds_no_tensor_outside_modules(case):
     X, y, sd = case.data()
     estimator = _fit(clone(case.estimator), X, y, sd)
     assert _reachable_tensors(estimator) == []
+
+
+def test_dataframes_and_read_only_arrays_fit_without_spurious_warnings(case):
+    # A DataFrame's names must not be "missing" when fit labels its own rows, and a read-only
+    # float32 array (a memmap) must not make torch warn about writes that never happen.
+    pd = pytest.importorskip("pandas")
+    X, y, sd = case.data()
+    frame = pd.DataFrame(X, columns=[f"feature{i}" for i in range(X.shape[1])])
+    read_only = np.asarray(X, dtype=np.float32).copy()
+    read_only.setflags(write=False)
+    for data in (frame, read_only):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            est = _fit(clone(case.estimator), data, y, sd)
+            est.predict(data)
