@@ -222,3 +222,14 @@ def test_domain_neighbours_stay_in_their_domain():
     table = within_domain_neighbours(X, sd, 1)
     assert table[:, 0].tolist() == [1, 0, 1, 4, 5, 4]
     assert (sd[table[:, 0]] == sd).all()
+
+
+def test_the_progress_bar_names_the_phase(blobs, capsys):
+    X, _, sample_domain = blobs
+    sources = sample_domain >= 0
+    model = _fast(max_epochs=1, adapt_epochs=1, verbose=1)
+    model.fit(X[sources], sample_domain=sample_domain[sources])
+    assert "ACIDS (sources)" in capsys.readouterr().err
+    model.adapt(X[~sources])
+    err = capsys.readouterr().err
+    assert "ACIDS adapt (target, source-free)" in err and "(sources)" not in err
