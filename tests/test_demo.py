@@ -40,3 +40,24 @@ def test_cli_demo_runs(monkeypatch, capsys):
     monkeypatch.setattr(demo, "ENTRIES", [e for e in ENTRIES if "1-NN" in e.name])
     assert main(["demo", "--no-progress", "--target", "noisy"]) == 0
     assert "1-NN" in capsys.readouterr().out
+
+
+def test_the_verdict_names_the_best_baseline_and_what_beats_it():
+    from skdomainclust._demo import verdict
+
+    rows = [{"method": "k-means", "baseline": True, "acc": 75.0},
+            {"method": "1-NN", "baseline": True, "acc": 47.4},
+            {"method": "A", "baseline": False, "acc": 75.8},
+            {"method": "B", "baseline": False, "acc": 60.0}]
+    text = verdict(rows)
+    assert text.startswith("Best baseline: k-means, ACC 75.0. Above it: A (75.8).")
+    assert "1 of 2 methods do not" in text and "RESULTS.md" in text
+    rows[2]["acc"] = 70.0
+    assert "No method beats it here." in verdict(rows)
+
+
+def test_the_demo_prints_the_verdict(capsys):
+    entries = [e for e in ENTRIES if "k-means" in e.name or "1-NN" in e.name]
+    run_demo(entries=entries, progress=False)
+    # Baselines only: no verdict to give, and none is printed.
+    assert "Best baseline" not in capsys.readouterr().out
