@@ -32,7 +32,7 @@ def _axes(ax):
 
 
 def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None,
-                          cmap="Blues"):
+                          cmap="Blues", class_names=None):
     """Confusion matrix of classes (rows) against clusters (columns).
 
     Parameters
@@ -51,6 +51,9 @@ def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None
         Where to draw; a new figure when None.
     cmap : str, default="Blues"
         Colour map.
+    class_names : sequence or dict, default=None
+        Tick text per class: a sequence indexed by the class value (a loader's
+        ``target_names``) or a dict; None shows the values.
 
     Returns
     -------
@@ -72,7 +75,7 @@ def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None
         accuracy, mapping = cluster_accuracy(y_true, y_pred, return_mapping=True)
         unmatched = object()
         mapped = apply_cluster_mapping(y_pred, mapping, default=unmatched)
-        columns = [str(c) for c in classes]
+        columns = [_name(c, class_names) for c in classes]
         codes = np.array([len(classes) if m is unmatched else int(np.searchsorted(classes, m))
                           for m in mapped])
         if (codes == len(classes)).any():
@@ -85,7 +88,7 @@ def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None
         # is plain accuracy when they share the classes' values.
         table = contingency_matrix(y_true, y_pred).astype(float)
         predicted = np.unique(y_pred)
-        columns = [str(c) for c in predicted]
+        columns = [_name(c, class_names) for c in predicted]
         if np.array_equal(predicted, classes):
             title = f"accuracy {100 * np.mean(y_true == y_pred):.1f}%"
     if normalize:
@@ -93,13 +96,27 @@ def plot_confusion_matrix(y_true, y_pred, *, match=True, normalize=True, ax=None
     ax = _axes(ax)
     image = ax.imshow(table, cmap=cmap, aspect="auto", vmin=0)
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_xticks(range(len(columns)), columns, rotation=90 if len(columns) > 12 else 0)
-    ax.set_yticks(range(len(classes)), [str(c) for c in classes])
+    # Upright column labels only while they fit side by side (about 4 characters each).
+    upright = len(columns) <= 12 and max(len(c) for c in columns) <= 4
+    ax.set_xticks(range(len(columns)), columns, rotation=0 if upright else 90)
+    ax.set_yticks(range(len(classes)), [_name(c, class_names) for c in classes])
     ax.set_xlabel("cluster (matched class)" if match else "cluster")
     ax.set_ylabel("class")
     if title:
         ax.set_title(title)
     return ax
+
+
+def _name(value, names):
+    """Display text of a label value: ``names[value]`` (dict or sequence) or the value."""
+    if names is None:
+        return str(value)
+    if isinstance(names, dict):
+        return str(names.get(value, value))
+    try:
+        return str(names[int(value)])
+    except (IndexError, TypeError, ValueError):
+        return str(value)
 
 
 def _project(embedding, random_state):
@@ -113,8 +130,12 @@ def _project(embedding, random_state):
 
 
 def plot_embedding(embedding, labels, *, ax=None, title=None, legend=True, label_names=None,
-                   random_state=0, s=8):
+                   random_state=0, s=8, on_top=()):
     """Scatter the first two principal components of ``embedding`` coloured by ``labels``.
+
+    The axes are labelled "PCA 1" and "PCA 2" (a linear projection: distances in it
+    understate those of the embedding). With more than 20 distinct labels the colours repeat
+    and no legend is drawn; the title says how many there are.
 
     Parameters
     ----------
@@ -134,6 +155,9 @@ def plot_embedding(embedding, labels, *, ax=None, title=None, legend=True, label
         Seed of the PCA solver.
     s : float, default=8
         Marker size.
+    on_top : sequence, default=()
+        Label values drawn last, over the others (e.g. the target domain, which a larger
+        source would otherwise hide).
 
     Returns
     -------
@@ -149,6 +173,7 @@ def plot_embedding(embedding, labels, *, ax=None, title=None, legend=True, label
     >>> len(ax.collections)
     2
     """
+    projected = np.asarray(embedding).ndim == 2 and np.asarray(embedding).shape[1] > 2
     points = _project(embedding, random_state)
     labels = np.asarray(labels)
     if len(labels) != len(points):
@@ -156,15 +181,22 @@ def plot_embedding(embedding, labels, *, ax=None, title=None, legend=True, label
     ax = _axes(ax)
     values = np.unique(labels)
     cmap = _pyplot().get_cmap("tab10" if len(values) <= 10 else "tab20")
+    top = [value for value in values if value in set(on_top)]
     for i, value in enumerate(values):
         rows = labels == value
         name = (label_names or {}).get(value, str(value))
         ax.scatter(points[rows, 0], points[rows, 1], s=s, color=cmap(i % cmap.N), label=name,
-                   alpha=0.8, linewidths=0)
-    if legend and len(values) <= 20:
+                   alpha=0.8, linewidths=0, zorder=3 if value in top else 2)
+    too_many = len(values) > 20
+    if legend and not too_many:
         ax.legend(markerscale=2, fontsize="small", frameon=False, loc="best")
     ax.set_xticks([])
     ax.set_yticks([])
+    if projected:
+        ax.set_xlabel("PCA 1")
+        ax.set_ylabel("PCA 2")
+    if too_many:
+        title = f"{title or ''} ({len(values)} labels, colours repeat)".strip()
     if title:
         ax.set_title(title)
     return ax
@@ -210,7 +242,13 @@ def plot_domains_and_clusters(embedding, sample_domain, labels, *, domain_names=
     points = _project(embedding, random_state)
     if axes is None:
         axes = _pyplot().subplots(1, 2, figsize=(10, 4.5))[1]
+    sample_domain = np.asarray(sample_domain)
+    targets = np.unique(sample_domain[sample_domain < 0])
     plot_embedding(points, sample_domain, ax=axes[0], title="by domain",
-                   label_names=domain_names)
+                   label_names=domain_names, on_top=targets)
     plot_embedding(points, labels, ax=axes[1], title="by cluster")
+    if np.asarray(embedding).ndim == 2 and np.asarray(embedding).shape[1] > 2:
+        for ax in axes:  # _project ran once for both panels, on the embedding itself
+            ax.set_xlabel("PCA 1")
+            ax.set_ylabel("PCA 2")
     return np.asarray(axes)

@@ -65,3 +65,34 @@ def test_domains_and_clusters_share_one_projection():
     by_cluster = np.vstack([c.get_offsets() for c in axes[1].collections])
     # Same points in both panels (grouped differently).
     np.testing.assert_allclose(np.sort(by_domain, axis=0), np.sort(by_cluster, axis=0))
+
+
+def test_confusion_matrix_shows_class_names_and_turns_long_column_labels():
+    y_true = np.repeat([0, 1, 2], 4)
+    names = ["back_pack", "bike", "calculator"]
+    ax = plot_confusion_matrix(y_true, y_true, class_names=names)
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    # Names longer than a few characters would collide side by side: they are turned.
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == {90.0}
+    short = plot_confusion_matrix(y_true, y_true, class_names={0: "a", 1: "b", 2: "c"})
+    assert {t.get_rotation() for t in short.get_xticklabels()} == {0.0}
+
+
+def test_embedding_says_it_is_a_pca_and_why_a_legend_is_missing():
+    rng = np.random.default_rng(2)
+    ax = plot_embedding(rng.normal(size=(90, 6)), np.arange(90) % 30, title="by cluster")
+    assert ax.get_xlabel() == "PCA 1" and ax.get_ylabel() == "PCA 2"
+    assert ax.get_legend() is None
+    assert ax.get_title() == "by cluster (30 labels, colours repeat)"
+    flat = plot_embedding(rng.normal(size=(10, 2)), np.zeros(10))
+    assert flat.get_xlabel() == ""  # two columns are drawn as they are, not projected
+
+
+def test_the_target_domain_is_drawn_over_the_sources():
+    rng = np.random.default_rng(3)
+    axes = plot_domains_and_clusters(rng.normal(size=(40, 5)), np.repeat([0, 1, -1], [15, 15, 10]),
+                                     np.zeros(40))
+    by_label = {c.get_label(): c.get_zorder() for c in axes[0].collections}
+    assert by_label["-1"] > max(by_label["0"], by_label["1"])
+    assert axes[0].get_xlabel() == "PCA 1"
