@@ -40,11 +40,17 @@ plot_include_source = False
 plot_html_show_source_link = False
 plot_formats = [("png", 100)]
 
-# The gallery trains every method on real benchmark data: SKDOMAINCLUST_DATA must point at
-# the data folder (../shared/data beside the checkout when not set).
-_default_data = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                                             "data"))
-os.environ.setdefault("SKDOMAINCLUST_DATA", _default_data)
+# The gallery trains methods on real benchmark data: SKDOMAINCLUST_DATA must point at the data
+# folder (../shared/data beside the checkout when not set). Without it, stop here with one
+# line rather than with sphinx-gallery's traceback from inside the first example.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gallery_data  # noqa: E402
+
+if gallery_data.missing_message():
+    from sphinx.errors import ConfigError
+
+    raise ConfigError(gallery_data.missing_message())
+os.environ["SKDOMAINCLUST_DATA"] = gallery_data.data_folder()
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
