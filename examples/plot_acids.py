@@ -39,7 +39,8 @@ for name, labels in [("before adapt", before), ("after adapt", after)]:
 # The right panels show every domain through its own batch-norm slot (the source slots are
 # kept; the source rows themselves were never seen by ``adapt``), by cluster probabilities.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-plot_confusion_matrix(y[target], after, ax=axes[0])
+plot_confusion_matrix(y[target], after, ax=axes[0],
+                      class_names=data.target_names)
 proba = model.predict_proba(X, sample_domain=sample_domain)
 names = {0: "amazon", 1: "caltech", 2: "dslr", -1: "webcam (target)"}
 plot_domains_and_clusters(proba, sample_domain, proba.argmax(axis=1), domain_names=names,

@@ -36,7 +36,8 @@ print({key: round(value, 3) for key, value in report.items()})
 # %%
 # Class predictions on the target, and the network's embedding of both domains.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-plot_confusion_matrix(y[target], model.predict(X[target]), match=False, ax=axes[0])
+plot_confusion_matrix(y[target], model.predict(X[target]), match=False, ax=axes[0],
+                      class_names=data.target_names)
 plot_domains_and_clusters(model.transform(X), sample_domain, model.predict(X), axes=axes[1:],
                           domain_names={0: "caltech", -1: "webcam"})
 fig.tight_layout()

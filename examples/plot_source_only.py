@@ -29,7 +29,8 @@ print(f"target accuracy: {100 * np.mean(predicted == y[target]):.1f}%")
 # The confusion matrix on the target, and the network's embedding of both domains: without
 # adaptation, source and target occupy different regions.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-plot_confusion_matrix(y[target], predicted, match=False, ax=axes[0])  # class predictions
+plot_confusion_matrix(y[target], predicted, match=False, ax=axes[0],
+                      class_names=data.target_names)  # class predictions
 plot_domains_and_clusters(model.transform(X), sample_domain, model.predict(X), axes=axes[1:],
                           domain_names={0: "amazon", -1: "webcam"})
 fig.tight_layout()

@@ -36,7 +36,8 @@ print(f"input dropout chosen on the source: {model.input_dropout_} "
 # SRDC predicts classes, so the confusion matrix needs no matching. Its bottleneck features
 # (``transform``) bring the two domains together, grouped by class.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-plot_confusion_matrix(y[target], model.predict(X[target]), match=False, ax=axes[0])
+plot_confusion_matrix(y[target], model.predict(X[target]), match=False, ax=axes[0],
+                      class_names=data.target_names)
 plot_domains_and_clusters(model.transform(X), sample_domain, model.predict(X), axes=axes[1:],
                           domain_names={0: "caltech", -1: "webcam"})
 fig.tight_layout()

@@ -44,7 +44,8 @@ labels = model.predict(X)
 target = ~in_amazon
 print(f"webcam prototype ACC {100 * cluster_accuracy(y[target], labels[target]):.1f}%")
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-plot_confusion_matrix(y[target], labels[target], ax=axes[0])
+plot_confusion_matrix(y[target], labels[target], ax=axes[0],
+                      class_names=data.target_names)
 plot_domains_and_clusters(model.transform(X), np.where(in_amazon, 0, -1), labels,
                           domain_names={0: "amazon", -1: "webcam"}, axes=axes[1:])
 fig.tight_layout()

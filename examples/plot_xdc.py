@@ -31,8 +31,10 @@ print(f"pairwise F1 {pairwise_f1(y[target], labels):.3f}, "
       f"BCubed F1 {bcubed_f1(y[target], labels):.3f}, NMI {100 * nmi(y[target], labels):.1f}%")
 
 # %%
-# With more clusters than classes, the clusters left without a class after matching are
-# gathered in the last column. The embedding is the one the kNN graphs are built in.
+# XDC finds more clusters than there are digits: the small ones are fragments of a class
+# that link propagation did not join. After matching, the clusters left without a class are
+# gathered in the last column ("unmatched"); the right panel colours every cluster (too many
+# for a legend). The 2-D view is a PCA of the embedding the kNN graphs are built in.
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
 plot_confusion_matrix(y[target], labels, ax=axes[0])
 plot_domains_and_clusters(model.transform(X), sample_domain, model.predict(X), axes=axes[1:],
