@@ -207,7 +207,7 @@ class DeepDomainEstimator(BaseEstimator):
         with the feature names of a DataFrame ``X`` and warn for nothing.
         """
         if validated:
-            X, domains = X, np.full(len(X), -1, dtype=np.int64)
+            domains = np.full(len(X), -1, dtype=np.int64)
         else:
             data = self._validate_predict_data(X, sample_domain)
             X, domains = data.X, data.sample_domain

@@ -224,7 +224,7 @@ def run_cluster(args, stream=None):
     n_clusters = args.n_clusters
     if n_clusters is None and method.needs_source_labels:
         n_clusters = len(np.unique(y[y != -1]))
-    elif n_clusters is None and not method.labels_are_classes and method.needs_n_clusters:
+    elif n_clusters is None and method.needs_n_clusters:
         n_clusters, how = _default_n_clusters(sources, X[sample_domain < 0], args.seed)
         print(f"{args.method}: n_clusters={n_clusters}, {how} (--n-clusters sets it)",
               file=stream)

@@ -19,9 +19,11 @@ import numbers
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from ._contract import check_sample_domain
+from .preprocessing import DomainStandardScaler
 
 __all__ = ["estimate_n_clusters"]
 
@@ -36,13 +38,7 @@ _LARGE_POINTS = 8
 
 def _cosine_geometry(X, sample_domain):
     X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-    out = np.empty_like(X)
-    for domain in np.unique(sample_domain):
-        rows = sample_domain == domain
-        std = X[rows].std(axis=0)
-        out[rows] = (X[rows] - X[rows].mean(axis=0)) / np.where(std > 0, std, 1.0)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms > 0, norms, 1.0)
+    return normalize(DomainStandardScaler().fit_transform(X, sample_domain=sample_domain))
 
 
 def _silhouette(X, k, seed, rows):

@@ -120,13 +120,14 @@ def _name(value, names):
 
 
 def _project(embedding, random_state):
+    """``(points, projected)``: 2-D points, and whether a PCA made them."""
     embedding = np.asarray(embedding, dtype=np.float64)
     if embedding.ndim != 2:
         raise ValueError(f"embedding must be 2-D (n_samples, n_features), got shape "
                          f"{embedding.shape}.")
     if embedding.shape[1] <= 2:
-        return np.pad(embedding, ((0, 0), (0, 2 - embedding.shape[1])))
-    return PCA(2, random_state=random_state).fit_transform(embedding)
+        return np.pad(embedding, ((0, 0), (0, 2 - embedding.shape[1]))), False
+    return PCA(2, random_state=random_state).fit_transform(embedding), True
 
 
 def plot_embedding(embedding, labels, *, ax=None, title=None, legend=True, label_names=None,
@@ -173,15 +174,20 @@ def plot_embedding(embedding, labels, *, ax=None, title=None, legend=True, label
     >>> len(ax.collections)
     2
     """
-    projected = np.asarray(embedding).ndim == 2 and np.asarray(embedding).shape[1] > 2
-    points = _project(embedding, random_state)
+    points, projected = _project(embedding, random_state)
+    return _scatter(points, labels, projected, ax=ax, title=title, legend=legend,
+                    label_names=label_names, s=s, on_top=on_top)
+
+
+def _scatter(points, labels, projected, *, ax, title, legend, label_names, s, on_top):
+    """:func:`plot_embedding` on points already in 2-D (``projected``: by a PCA)."""
     labels = np.asarray(labels)
     if len(labels) != len(points):
         raise ValueError(f"embedding has {len(points)} rows but labels has {len(labels)}.")
     ax = _axes(ax)
     values = np.unique(labels)
     cmap = _pyplot().get_cmap("tab10" if len(values) <= 10 else "tab20")
-    top = [value for value in values if value in set(on_top)]
+    top = set(on_top)
     for i, value in enumerate(values):
         rows = labels == value
         name = (label_names or {}).get(value, str(value))
@@ -239,16 +245,13 @@ def plot_domains_and_clusters(embedding, sample_domain, labels, *, domain_names=
     >>> [ax.get_title() for ax in axes]
     ['by domain', 'by cluster']
     """
-    points = _project(embedding, random_state)
+    points, projected = _project(embedding, random_state)  # one projection for both panels
     if axes is None:
         axes = _pyplot().subplots(1, 2, figsize=(10, 4.5))[1]
     sample_domain = np.asarray(sample_domain)
     targets = np.unique(sample_domain[sample_domain < 0])
-    plot_embedding(points, sample_domain, ax=axes[0], title="by domain",
-                   label_names=domain_names, on_top=targets)
-    plot_embedding(points, labels, ax=axes[1], title="by cluster")
-    if np.asarray(embedding).ndim == 2 and np.asarray(embedding).shape[1] > 2:
-        for ax in axes:  # _project ran once for both panels, on the embedding itself
-            ax.set_xlabel("PCA 1")
-            ax.set_ylabel("PCA 2")
+    _scatter(points, sample_domain, projected, ax=axes[0], title="by domain", legend=True,
+             label_names=domain_names, s=8, on_top=targets)
+    _scatter(points, labels, projected, ax=axes[1], title="by cluster", legend=True,
+             label_names=None, s=8, on_top=())
     return np.asarray(axes)

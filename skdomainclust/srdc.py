@@ -615,8 +615,7 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
             dataset = DomainDataset({"X": data.X[rows], "sample_domain": data.sample_domain[rows]},
                                     y_train[rows], device=self.net_.device)
             self.net_.partial_fit(dataset, None)
-        logits = self._outputs(data.X, None, lambda out: out[2], validated=True)
-        self.labels_ = self.classes_[logits.argmax(dim=1).numpy()]
+        self.labels_ = self._predict(data.X, None, validated=True)
         self.cluster_centers_ = self.net_.module_.centres2.detach().cpu().numpy().astype(
             np.float64)
         return self
@@ -637,7 +636,10 @@ class SRDCAdapter(TargetAccuracyMixin, ClassifierMixin, ClusterMixin, EmbeddingT
 
     def predict(self, X, sample_domain=None):
         """Predicted class of every row (new, unseen rows included)."""
-        logits = self._outputs(X, sample_domain, lambda out: out[2])
+        return self._predict(X, sample_domain)
+
+    def _predict(self, X, sample_domain, validated=False):
+        logits = self._outputs(X, sample_domain, lambda out: out[2], validated=validated)
         return self.classes_[logits.argmax(dim=1).numpy()]
 
     def transform(self, X, sample_domain=None):

@@ -242,8 +242,7 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
                                "sample_domain": np.full(len(X_target), -1, dtype=np.int64)})
             finally:
                 self.net_.similarity = None  # cached embeddings and G's copy stay out of pickles
-        target_labels = self._logits(X_target, None, validated=True).argmax(dim=1).numpy()
-        target_labels = target_labels.astype(np.int64)
+        target_labels = self._predict(X_target, None, validated=True)
         self.labels_ = np.full(len(data.X), MASK_LABEL, dtype=np.int64)
         self.labels_[target] = target_labels
         self.n_clusters_ = n_outputs
@@ -273,7 +272,10 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
 
     def predict(self, X, sample_domain=None):
         """Cluster of every row: ``argmax f(x)`` (no augmentation)."""
-        return self._logits(X, sample_domain).argmax(dim=1).numpy().astype(np.int64)
+        return self._predict(X, sample_domain)
+
+    def _predict(self, X, sample_domain, validated=False):
+        return self._logits(X, sample_domain, validated).argmax(dim=1).numpy().astype(np.int64)
 
     def fit_predict(self, X, y=None, sample_domain=None):
         """Fit and return ``labels_`` (clusters of the target rows, -1 elsewhere)."""
