@@ -9,6 +9,7 @@ from skdomainclust._net import DomainDataset, PairedDomainIterator
 from skdomainclust.metrics import cluster_accuracy, cross_domain_retrieval_scores
 from skdomainclust.nn.neighbours import within_domain_neighbours
 from skdomainclust.ucdir import UCDIRRetriever, UCDIRSchedule, order_domains
+from skdomainclust.ucdir._network import PCAResidual, pca_linear
 
 from ._cases import make_shifted_blobs
 
@@ -85,7 +86,8 @@ def test_bad_parameters_are_rejected(blobs):
                           ({"saturation_epoch": 1, "warmup_epochs": 3}, "saturation_epoch"),
                           ({"dd_weight": -1.0}, "dd_weight"),
                           ({"mixup_share": 1.5}, "mixup_share"),
-                          ({"views": "noise"}, "views")]:
+                          ({"views": "noise"}, "views"),
+                          ({"init": "identity"}, "init")]:
         with pytest.raises((ValueError, TypeError), match=match):
             _fast(**params).fit(X, sample_domain=sd)
 
@@ -366,6 +368,63 @@ def test_images_with_a_conv_encoder():
                            random_state=0).fit(X, sample_domain=sd)
     assert model.transform(X).shape == (len(X), 8)
     assert model.kneighbors(X[:2], 2, sample_domain=sd[:2])[1].shape == (2, 2)
+
+
+# -- the geometry-preserving start -------------------------------------------------------------
+
+
+def test_pca_linear_projects_centred_rows_on_the_leading_axes(rng):
+    X = rng.normal(size=(50, 6)) @ rng.normal(size=(6, 6)) + 3.0
+    layer = pca_linear(torch.as_tensor(X, dtype=torch.float32), 8)
+    centred = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    out = layer(torch.as_tensor(X, dtype=torch.float32)).detach().double().numpy()
+    # Axes are defined up to sign: compare the absolute projections; dims 6-7 are past the rank.
+    np.testing.assert_allclose(np.abs(out[:, :6]), np.abs(centred @ vt.T), atol=1e-4)
+    np.testing.assert_allclose(out[:, 6:], 0.0, atol=1e-6)
+
+
+def test_the_pca_start_embeds_exactly_as_the_projection(rng):
+    """Before any step the encoder is its PCA skip: training starts from the raw features'
+    retrieval instead of from a random network's; the residual still gets gradient."""
+    from skdomainclust.nn import MLP
+
+    X = torch.as_tensor(rng.normal(size=(40, 6)), dtype=torch.float32)
+    encoder = PCAResidual(pca_linear(X, 4), MLP(6, (8,), out_features=4))
+    torch.testing.assert_close(encoder(X), encoder.skip(X))
+    encoder(X).pow(2).sum().backward()
+    last = [m for m in encoder.residual.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert last.weight.grad.abs().sum() > 0
+
+
+def test_init_pca_is_the_default_for_feature_vectors_and_refused_for_images(blobs):
+    X, y, sd = blobs
+    assert isinstance(_fast(max_epochs=1).fit(X, sample_domain=sd).net_.module_.encoder_q,
+                      PCAResidual)
+    assert not isinstance(_fast(max_epochs=1, init="random").fit(X, sample_domain=sd)
+                          .net_.module_.encoder_q, PCAResidual)
+    from skdomainclust.nn.convnet import ConvNet
+
+    images = np.zeros((12, 1, 8, 8), dtype=np.float32)
+    encoder = ConvNet(in_channels=1, widths=(4,), out_features=8, image_size=8)
+    with pytest.raises(ValueError, match="feature vectors"):
+        _fast(init="pca", n_clusters=2, encoder=encoder).fit(
+            images, sample_domain=np.repeat([0, -1], 6))
+
+
+@pytest.mark.slow
+def test_the_pca_start_keeps_pretrained_geometry_where_a_random_start_loses_it(rng):
+    """Well-separated 'pretrained' features with a nuisance shift: the PCA start retrieves
+    at least as well as the raw features after training; a random start does worse."""
+    X, y, sd = make_shifted_blobs(n_per_class=40, n_classes=5, n_features=20, seed=3)
+    raw = cross_domain_retrieval_scores(X, y, sd >= 0, (1,))
+    scores = {}
+    for init in ("pca", "random"):
+        model = _fast(n_clusters=5, init=init, max_epochs=10, warmup_epochs=3,
+                      saturation_epoch=6, alignment_epoch=6)
+        scores[init] = model.fit(X, sample_domain=sd).retrieval_scores(X, y, sd, k=(1,))
+    assert scores["pca"]["P@1"] >= raw["P@1"] - 0.005
+    assert scores["pca"]["mAP"] >= scores["random"]["mAP"]
 
 
 # -- learning ----------------------------------------------------------------------------------

@@ -23,13 +23,57 @@ from ..nn import MLP
 from ..nn.kmeans import kmeans_restarts
 from ..nn.neighbours import within_domain_neighbours
 
-__all__ = ["SLOT_A", "SLOT_B", "UCDIRModule", "UCDIRNet", "UCDIRSchedule"]
+__all__ = ["SLOT_A", "SLOT_B", "PCAResidual", "UCDIRModule", "UCDIRNet", "UCDIRSchedule",
+           "pca_linear"]
 
 #: Slots of the two domains inside the network.
 SLOT_A, SLOT_B = 0, 1
 
 
 # -- module ------------------------------------------------------------------------------------
+
+
+def pca_linear(X, out_features):
+    """A ``Linear(n_features, out_features)`` that projects centred rows on the leading
+    principal axes of ``X`` (a 2-D float tensor): ``(x - mean) V_r``; output dimensions past
+    the rank are zero.
+
+    Cosine similarity in this projection is cosine retrieval on the centred inputs, minus
+    the low-variance directions: the geometry a pretrained feature already has.
+    """
+    X64 = X.detach().double()
+    mean = X64.mean(dim=0)
+    _, _, vt = torch.linalg.svd(X64 - mean, full_matrices=False)
+    rank = min(int(out_features), vt.shape[0])
+    weight = torch.zeros(int(out_features), X.shape[1], dtype=torch.float64, device=X.device)
+    weight[:rank] = vt[:rank]
+    layer = nn.Linear(X.shape[1], int(out_features))
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(-(weight @ mean))
+    return layer.to(X.device)
+
+
+class PCAResidual(nn.Module):
+    """``skip(x) + residual(x)`` with the residual's last ``Linear`` zero-initialised.
+
+    At initialisation the output is ``skip(x)`` exactly (a PCA projection of the inputs), so
+    the first epoch starts from the input's own retrieval and the losses only refine it;
+    the residual (and the skip, which stays trainable) then learn by gradient.
+    """
+
+    def __init__(self, skip, residual):
+        super().__init__()
+        self.skip = skip
+        self.residual = residual
+        last = [m for m in residual.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            if last.bias is not None:
+                last.bias.zero_()
+
+    def forward(self, X):
+        return self.skip(X) + self.residual(X)
 
 
 class UCDIRModule(nn.Module):
@@ -50,6 +94,9 @@ class UCDIRModule(nn.Module):
     n_clusters : int
     query_view, key_view : nn.Module
         The random views of the query and key encoders' inputs.
+    skip : nn.Module or None, default=None
+        A map to ``embedding_dim`` (:func:`pca_linear`); when given, the encoder is
+        :class:`PCAResidual` of it and of the trunk and head.
 
     Notes
     -----
@@ -60,11 +107,13 @@ class UCDIRModule(nn.Module):
     """
 
     def __init__(self, encoder, n_features, embedding_dim, projection_dims, domain_sizes,
-                 n_clusters, query_view, key_view):
+                 n_clusters, query_view, key_view, skip=None):
         super().__init__()
         head = MLP(n_features, tuple(projection_dims), out_features=embedding_dim,
                    batch_norm=False)
         self.encoder_q = nn.Sequential(encoder, head)
+        if skip is not None:
+            self.encoder_q = PCAResidual(skip, self.encoder_q)
         self.encoder_k = copy.deepcopy(self.encoder_q)
         for parameter in self.encoder_k.parameters():
             parameter.requires_grad_(False)

@@ -29,6 +29,7 @@ from .._n_clusters import check_n_clusters_given
 from .._net import PairedDomainIterator
 from .._params import (
     COMMON_CONSTRAINTS,
+    StrOptions,
     Widths,
     non_negative_int,
     non_negative_real,
@@ -38,7 +39,7 @@ from .._params import (
 )
 from ..metrics import cross_domain_retrieval_scores
 from ..nn.views import moco_views, view_pair
-from ._network import SLOT_A, SLOT_B, UCDIRModule, UCDIRNet, UCDIRSchedule
+from ._network import SLOT_A, SLOT_B, UCDIRModule, UCDIRNet, UCDIRSchedule, pca_linear
 
 __all__ = ["UCDIRRetriever", "order_domains"]
 
@@ -126,6 +127,16 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
     encoder : None, nn.Module class or instance, default=None
         Trunk. None is an MLP over feature vectors; pass a conv net for images
         ``(n, C, H, W)``. An instance is copied, never modified.
+    init : {"auto", "pca", "random"}, default="auto"
+        How the embedding starts. ``"pca"`` (feature vectors only): the embedding is a
+        trainable linear map initialised to the PCA projection of the training rows on their
+        ``embedding_dim`` leading axes, plus the trunk and head as a residual whose last
+        layer starts at zero; before training, retrieval is therefore cosine retrieval on the
+        (centred, projected) inputs, and training only has to improve on it. This stands in
+        for the authors' pretrained backbone: a network trained from a random start first
+        destroys the geometry good features already have. ``"random"``: trunk and head alone
+        from a random initialisation. ``"auto"``: ``"pca"`` for feature vectors,
+        ``"random"`` for images.
     views : None or (nn.Module, nn.Module), default=None
         The random views of the query and of the key encoder. None: for feature vectors both
         are Gaussian noise of 0.1 per-dimension standard deviation (measured on the training
@@ -237,6 +248,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         "embedding_dim": [positive_int()],
         "projection_dims": [Widths()],
         "views": [None, tuple, list],
+        "init": [StrOptions({"auto", "pca", "random"})],
         "temperature": [positive_real()],
         "key_momentum": [unit_interval(closed="left")],
         "confidence_threshold": [unit_interval(closed="left")],
@@ -253,7 +265,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
     }
 
     def __init__(self, n_clusters=None, embedding_dim=128, hidden_dims=(256,),
-                 projection_dims=(256,), encoder=None, views=None, temperature=0.2,
+                 projection_dims=(256,), encoder=None, init="auto", views=None, temperature=0.2,
                  key_momentum=0.99, confidence_threshold=0.2, instance_weight=1.0,
                  cluster_weight=1.0, cluster_weight_start=0.0, entropy_weight=0.5,
                  entropy_temperature=0.1, dd_weight=0.1, dd_temperature=0.01, warmup_epochs=20,
@@ -266,6 +278,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         self.hidden_dims = hidden_dims
         self.projection_dims = projection_dims
         self.encoder = encoder
+        self.init = init
         self.views = views
         self.temperature = temperature
         self.key_momentum = key_momentum
@@ -296,12 +309,15 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
 
     # -- validation -------------------------------------------------------------------------
 
-    def _check_params(self, domain_sizes):
+    def _check_params(self, domain_sizes, input_shape):
         """The checks that involve two parameters or the data (the table checks the rest)."""
         if self.saturation_epoch < self.warmup_epochs:
             raise ValueError(f"saturation_epoch ({self.saturation_epoch}) must be >= "
                              f"warmup_epochs ({self.warmup_epochs}).")
         check_n_clusters_given(self, "rows of each domain")
+        if self.init == "pca" and len(input_shape) != 1:
+            raise ValueError(f"init='pca' needs feature vectors, got rows of shape "
+                             f"{tuple(input_shape)}; use init='random' (or 'auto') for images.")
         smallest = min(domain_sizes)
         if self.n_clusters > smallest:
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of rows "
@@ -331,7 +347,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         domain_a, domain_b = order_domains(data.sample_domain)
         rows_a = np.flatnonzero(data.sample_domain == domain_a)
         rows_b = np.flatnonzero(data.sample_domain == domain_b)
-        self._check_params((len(rows_a), len(rows_b)))
+        self._check_params((len(rows_a), len(rows_b)), data.X.shape[1:])
         self.domains_ = np.array([domain_a, domain_b], dtype=np.int64)
         self.fit_rows_ = (rows_a, rows_b)
         X_train = np.concatenate([data.X[rows_a], data.X[rows_b]])
@@ -340,6 +356,10 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         image = data.X.ndim == 4
         with self._training_context():
             encoder, width = self._build_encoder(data.X.shape[1:])
+            skip = None
+            if self.init == "pca" or (self.init == "auto" and not image):
+                skip = pca_linear(torch.as_tensor(X_train, dtype=torch.float32),
+                                  int(self.embedding_dim))
             query_view, key_view = view_pair(self.views, moco_views(image),
                                              names=("query", "key"))
             schedule = UCDIRSchedule(
@@ -358,6 +378,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
                 module__n_clusters=int(self.n_clusters),
                 module__query_view=query_view,
                 module__key_view=key_view,
+                module__skip=skip,
                 iterator_train=PairedDomainIterator,
                 batch_size=self.batch_size,
                 callbacks=[("ucdir", schedule)],
