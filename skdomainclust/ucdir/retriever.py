@@ -210,15 +210,20 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
 
     Notes
     -----
-    Differences from the authors' code, for feature vectors: an MLP trunk from random
-    initialisation instead of a MoCo-pretrained ResNet-50, and noise / masking / jitter views
-    with in-domain neighbour mixup instead of image augmentations; no shuffled batch-norm (one
-    batch-norm over the concatenated A and B rows); a single ``n_clusters`` (not a list);
-    k-means++ seeding in torch instead of faiss; the schedule is shorter (100 epochs, warm-up
-    20, saturation and alignment at 60, against 200 / 20 / 100 / 100), the key momentum lower
-    (0.99 against 0.999) and the learning rate higher (SGD 0.05 against 2e-4) because the
-    network starts from scratch on small data sets of a few hundred to a few thousand rows (a
-    momentum of 0.999 makes the key encoder lag by ~1000 steps, more than most fits take).
+    Differences from the authors' code, for feature vectors: a PCA projection of the inputs
+    plus a zero-initialised MLP residual (``init="pca"``) instead of a MoCo-pretrained
+    ResNet-50 (both make the first epoch retrieve with features that already carry
+    semantics; from a random start the network first destroys them), and noise / masking /
+    jitter views with in-domain neighbour mixup instead of image augmentations; no shuffled
+    batch-norm (one batch-norm over the concatenated A and B rows); the banks are overwritten
+    with fresh eval-mode embeddings at every re-clustering (the authors fill them from eval
+    features once, then only with the training keys); a single ``n_clusters`` (not a list
+    whose clusterings are intersected); k-means++ seeding in torch instead of faiss; the
+    schedule is shorter (100 epochs, warm-up 20, saturation and alignment at 60, against
+    200 / 20 / 100 / 100), the key momentum lower (0.99 against 0.999) and the learning rate
+    higher (SGD 0.05 against 2e-4): the data sets are a few hundred to a few thousand rows,
+    and a momentum of 0.999 makes the key encoder lag by ~1000 steps, more than most fits
+    take.
 
     Examples
     --------
