@@ -1,4 +1,4 @@
-"""Per-domain preprocessing: standardise every domain with its own statistics.
+"""Per-domain preprocessing: standardise (or centre) every domain with its own statistics.
 
 A shift between domains often lives in the first two moments of the features (another camera,
 another scanner). ``StandardScaler`` over the stacked rows keeps that shift; z-scoring every
@@ -16,14 +16,14 @@ from ._contract import check_sample_domain
 __all__ = ["DomainStandardScaler"]
 
 
-def _moments(X):
-    mean = X.mean(axis=0)
-    std = X.std(axis=0)
+def _moments(X, with_mean=True, with_std=True):
+    mean = X.mean(axis=0) if with_mean else np.zeros(X.shape[1])
+    std = X.std(axis=0) if with_std else np.ones(X.shape[1])
     return mean, np.where(std > 0, std, 1.0)
 
 
 class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Z-score the features of every domain with that domain's own mean and std.
+    """Z-score (or only centre) the features of every domain with that domain's own statistics.
 
     ``fit`` learns the mean and (population) standard deviation of every domain of
     ``sample_domain``; ``transform`` applies to each row the statistics of its domain. A domain
@@ -31,6 +31,17 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     needs two rows at least). Constant features are centred, not scaled. Without
     ``sample_domain``, per the data contract, ``fit`` takes rows with ``y == -1`` as the target
     and ``transform`` takes every row as target (domain ``-1``).
+
+    Parameters
+    ----------
+    with_mean : bool, default=True
+        Subtract each domain's mean.
+    with_std : bool, default=True
+        Divide by each domain's standard deviation. ``with_std=False`` only centres every
+        domain: it removes the shift of the means and keeps the features' relative scales,
+        which suits features whose scale means something (pixel intensities, where a nearly
+        constant border pixel would otherwise be blown up to unit variance; L2-normalised
+        embeddings, whose cosine geometry the scaling distorts).
 
     Attributes
     ----------
@@ -48,12 +59,19 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     >>> sample_domain = np.array([0, 0, -1, -1])
     >>> DomainStandardScaler().fit_transform(X, sample_domain=sample_domain).ravel()
     array([-1.,  1., -1.,  1.])
+    >>> DomainStandardScaler(with_std=False).fit_transform(
+    ...     X, sample_domain=sample_domain).ravel()
+    array([-1.,  1., -2.,  2.])
     """
 
     __metadata_request__fit = {"sample_domain": True}
     __metadata_request__transform = {"sample_domain": True}
 
-    _parameter_constraints = {}
+    _parameter_constraints = {"with_mean": ["boolean"], "with_std": ["boolean"]}
+
+    def __init__(self, *, with_mean=True, with_std=True):
+        self.with_mean = with_mean
+        self.with_std = with_std
 
     def fit(self, X, y=None, sample_domain=None):
         """Learn the mean and std of every domain."""
@@ -61,7 +79,8 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         X = validate_data(self, X, dtype=np.float64, reset=True)
         domains = check_sample_domain(sample_domain, len(X), y=y, fit=True)
         self.domains_ = np.unique(domains)
-        moments = [_moments(X[domains == d]) for d in self.domains_]
+        moments = [_moments(X[domains == d], self.with_mean, self.with_std)
+                   for d in self.domains_]
         self.mean_ = np.stack([m for m, _ in moments])
         self.scale_ = np.stack([s for _, s in moments])
         return self
@@ -78,7 +97,7 @@ class DomainStandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             if position < len(self.domains_) and self.domains_[position] == d:
                 mean, scale = self.mean_[position], self.scale_[position]
             elif rows.sum() >= 2:
-                mean, scale = _moments(X[rows])
+                mean, scale = _moments(X[rows], self.with_mean, self.with_std)
             else:
                 raise ValueError(f"Domain {d} was not seen in fit and has a single row here: "
                                  "its statistics cannot be estimated.")

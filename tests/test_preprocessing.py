@@ -12,7 +12,8 @@ from skdomainclust.preprocessing import DomainStandardScaler
 from ._cases import make_shifted_blobs
 
 
-@parametrize_with_checks([DomainStandardScaler()], expected_failed_checks=lambda est: {
+@parametrize_with_checks([DomainStandardScaler(), DomainStandardScaler(with_std=False)],
+                         expected_failed_checks=lambda est: {
     "check_methods_subset_invariance": "a domain not seen in fit is standardised with the "
     "statistics of its own rows in the call, so a subset of them gets other statistics",
 })
@@ -26,6 +27,19 @@ def test_every_domain_gets_zero_mean_and_unit_std():
     for d in np.unique(sd):
         np.testing.assert_allclose(Z[sd == d].mean(axis=0), 0, atol=1e-12)
         np.testing.assert_allclose(Z[sd == d].std(axis=0), 1, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_mean, with_std", [(True, False), (False, True), (False, False)])
+def test_centring_and_scaling_can_be_switched_off(with_mean, with_std):
+    """Each switch drops exactly its own moment, per domain (StandardScaler's names)."""
+    X, _, sd = make_shifted_blobs(n_sources=2)
+    Z = DomainStandardScaler(with_mean=with_mean, with_std=with_std).fit_transform(
+        X, sample_domain=sd)
+    for d in np.unique(sd):
+        rows = X[sd == d]
+        mean = rows.mean(axis=0) if with_mean else 0.0
+        scale = rows.std(axis=0) if with_std else 1.0
+        np.testing.assert_allclose(Z[sd == d], (rows - mean) / scale, atol=1e-12)
 
 
 def test_fitted_statistics_are_reused_and_unseen_domains_use_their_own():

@@ -81,6 +81,9 @@ def test_bad_parameters_are_rejected(blobs):
     X, y, sd = blobs
     for params, match in [({"n_clusters": 1}, "n_clusters"),
                           ({"n_clusters": 91}, "smaller domain"),
+                          ({"intersect_n_clusters": (4, 91)}, "smaller domain"),
+                          ({"intersect_n_clusters": (1,)}, "at least 2"),
+                          ({"intersect_n_clusters": 6}, "intersect_n_clusters"),
                           ({"key_momentum": 1.0}, "key_momentum"),
                           ({"temperature": 0.0}, "temperature"),
                           ({"saturation_epoch": 1, "warmup_epochs": 3}, "saturation_epoch"),
@@ -152,6 +155,39 @@ def test_instance_only_ablation_never_clusters_during_training(blobs):
                                                                              sample_domain=sd)
     assert all(set(row) & {"cw_a", "entropy", "dd"} == set() for row in model.net_.history)
     assert model.cluster_centers_.shape == (2, 3, 16)  # prototypes for predict all the same
+
+
+def test_cells_are_the_clustering_itself_without_intersection(blobs):
+    X, y, sd = blobs
+    module = _fast(intersect_n_clusters=()).fit(X, sample_domain=sd).net_.module_
+    torch.testing.assert_close(module.cells_a, module.assignment_a)
+    torch.testing.assert_close(module.cells_b, module.assignment_b)
+
+
+def test_auto_intersects_with_twice_the_clusters_when_the_domains_allow(blobs):
+    X, y, sd = blobs  # 90 rows per domain
+    assert _fast(n_clusters=3).fit(X, sample_domain=sd).net_.module_.intersect_n_clusters \
+        == (6,)
+    assert _fast(n_clusters=46, max_epochs=1).fit(X, sample_domain=sd) \
+        .net_.module_.intersect_n_clusters == ()
+
+
+def test_intersected_cells_refine_every_clustering(blobs):
+    """With further k, two rows share a cell exactly when they share the n_clusters cluster
+    and the cluster of every further clustering: the cells refine the main assignment, and
+    the cluster-wise loss (recorded in the history) runs on them."""
+    X, y, sd = blobs
+    model = _fast(intersect_n_clusters=(6,)).fit(X, sample_domain=sd)
+    module = model.net_.module_
+    for slot in (0, 1):
+        cells, main = module.cells(slot), module.assignment(slot)
+        same_cell = cells[:, None] == cells[None, :]
+        assert bool((main[:, None] == main[None, :])[same_cell].all())
+        assert len(torch.unique(cells)) >= len(torch.unique(main))
+        assert int(cells.max()) < module.max_cells(slot)
+    assert np.isfinite(model.net_.history[-1, "cw_a"])
+    # A finer clustering splits at least one cluster of the blobs' 3.
+    assert len(torch.unique(module.cells_a)) > 3
 
 
 def test_key_encoder_follows_by_moving_average_only(blobs):
@@ -393,8 +429,7 @@ def test_the_pca_start_embeds_exactly_as_the_projection(rng):
     encoder = PCAResidual(pca_linear(X, 4), MLP(6, (8,), out_features=4))
     torch.testing.assert_close(encoder(X), encoder.skip(X))
     encoder(X).pow(2).sum().backward()
-    last = [m for m in encoder.residual.modules() if isinstance(m, torch.nn.Linear)][-1]
-    assert last.weight.grad.abs().sum() > 0
+    assert encoder.residual_output.weight.grad.abs().sum() > 0
 
 
 def test_init_pca_is_the_default_for_feature_vectors_and_refused_for_images(blobs):

@@ -66,11 +66,16 @@ class PCAResidual(nn.Module):
         super().__init__()
         self.skip = skip
         self.residual = residual
-        last = [m for m in residual.modules() if isinstance(m, nn.Linear)][-1]
+        last = self.residual_output
         with torch.no_grad():
             last.weight.zero_()
             if last.bias is not None:
                 last.bias.zero_()
+
+    @property
+    def residual_output(self):
+        """The residual's last ``Linear``: the layer that starts at zero."""
+        return [m for m in self.residual.modules() if isinstance(m, nn.Linear)][-1]
 
     def forward(self, X):
         return self.skip(X) + self.residual(X)
@@ -97,17 +102,23 @@ class UCDIRModule(nn.Module):
     skip : nn.Module or None, default=None
         A map to ``embedding_dim`` (:func:`pca_linear`); when given, the encoder is
         :class:`PCAResidual` of it and of the trunk and head.
+    intersect_n_clusters : tuple of int, default=()
+        Further numbers of clusters: each domain is also clustered into each of them, and
+        the cluster-wise positives of a row are the rows that share its cluster in every
+        clustering (the cells of their intersection, ``cells_a`` / ``cells_b``).
 
     Notes
     -----
     Buffers (they travel with a pickled model): ``bank_a`` ``(N_A, D)`` and ``bank_b``
     ``(N_B, D)``; ``prototypes`` ``(2, K, D)`` (L2-normalised k-means centres of A and B);
-    ``assignment_a`` / ``assignment_b``, the k-means cluster of every bank row; ``clustered``,
+    ``assignment_a`` / ``assignment_b``, the k-means cluster of every bank row; ``cells_a`` /
+    ``cells_b``, its cell in the intersection of the clusterings (the assignment itself
+    without ``intersect_n_clusters``); ``clustered``,
     whether the prototypes hold a clustering yet. The key encoder has no trainable parameter.
     """
 
     def __init__(self, encoder, n_features, embedding_dim, projection_dims, domain_sizes,
-                 n_clusters, query_view, key_view, skip=None):
+                 n_clusters, query_view, key_view, skip=None, intersect_n_clusters=()):
         super().__init__()
         head = MLP(n_features, tuple(projection_dims), out_features=embedding_dim,
                    batch_norm=False)
@@ -121,11 +132,15 @@ class UCDIRModule(nn.Module):
         self.key_view = key_view
         n_a, n_b = (int(n) for n in domain_sizes)
         self.n_a = n_a
+        self.n_clusters = int(n_clusters)
+        self.intersect_n_clusters = tuple(int(k) for k in intersect_n_clusters)
         self.register_buffer("bank_a", torch.zeros(n_a, embedding_dim))
         self.register_buffer("bank_b", torch.zeros(n_b, embedding_dim))
         self.register_buffer("prototypes", torch.zeros(2, int(n_clusters), embedding_dim))
         self.register_buffer("assignment_a", torch.zeros(n_a, dtype=torch.long))
         self.register_buffer("assignment_b", torch.zeros(n_b, dtype=torch.long))
+        self.register_buffer("cells_a", torch.zeros(n_a, dtype=torch.long))
+        self.register_buffer("cells_b", torch.zeros(n_b, dtype=torch.long))
         self.register_buffer("clustered", torch.zeros((), dtype=torch.bool))
 
     def bank(self, slot):
@@ -133,6 +148,14 @@ class UCDIRModule(nn.Module):
 
     def assignment(self, slot):
         return self.assignment_a if slot == SLOT_A else self.assignment_b
+
+    def cells(self, slot):
+        return self.cells_a if slot == SLOT_A else self.cells_b
+
+    def max_cells(self, slot):
+        """An upper bound of the number of cells of domain ``slot`` (known without a sync)."""
+        return min(len(self.cells(slot)), math.prod((self.n_clusters,
+                                                     *self.intersect_n_clusters)))
 
     def query(self, X):
         return F.normalize(self.encoder_q(X), dim=1)
@@ -167,12 +190,14 @@ class UCDIRModule(nn.Module):
             self.train(was_training)
 
     @torch.no_grad()
-    def refresh(self, X, n_clusters, *, cluster=True, n_init=5, n_iter=20, seed=None):
+    def refresh(self, X, *, cluster=True, n_init=5, n_iter=20, seed=None):
         """Banks <- eval-mode key embeddings of the training rows ``X`` (A rows then B rows);
-        with ``cluster``, prototypes and assignments <- k-means of each domain's embeddings.
+        with ``cluster``, prototypes, assignments and cells <- k-means of each domain's
+        embeddings into ``n_clusters`` (and each of ``intersect_n_clusters``).
 
         The k-means runs on the L2-normalised embeddings and its centres are L2-normalised
-        into prototypes (the authors' ``run_kmeans``); domain B's seed is ``seed + 1000``.
+        into prototypes (the authors' ``run_kmeans``); domain B's seed is ``seed + 1000``,
+        the ``j``-th further clustering's ``seed + 1000 * slot + 100 * j``.
         """
         embedding = self.embed_rows(X)
         self.bank_a.copy_(embedding[:self.n_a])
@@ -182,10 +207,19 @@ class UCDIRModule(nn.Module):
         if seed is None:
             seed = int(torch.randint(2**31 - 1, ()).item())
         for slot, points in ((SLOT_A, self.bank_a), (SLOT_B, self.bank_b)):
-            labels, centres, _ = kmeans_restarts(points, n_clusters, n_init=n_init,
+            labels, centres, _ = kmeans_restarts(points, self.n_clusters, n_init=n_init,
                                                  n_iter=n_iter, seed=seed + 1000 * slot)
             self.prototypes[slot].copy_(F.normalize(centres, dim=1))
             self.assignment(slot).copy_(labels)
+            clusterings = [labels]
+            for j, k in enumerate(self.intersect_n_clusters, start=1):
+                clusterings.append(kmeans_restarts(
+                    points, k, n_init=n_init, n_iter=n_iter,
+                    seed=seed + 1000 * slot + 100 * j)[0])
+            # A row's cell: its tuple of clusters, renumbered 0..C-1.
+            _, cells = torch.unique(torch.stack(clusterings, dim=1), dim=0,
+                                    return_inverse=True)
+            self.cells(slot).copy_(cells)
         self.clustered.fill_(True)
 
 
@@ -199,13 +233,12 @@ class UCDIRNet(DomainNet):
     of the loss of the last step are kept in ``loss_parts_`` for the history.
     """
 
-    def __init__(self, *args, n_clusters=8, temperature=0.2, key_momentum=0.99,
+    def __init__(self, *args, temperature=0.2, key_momentum=0.99,
                  confidence_threshold=0.2, instance_weight=1.0, entropy_temperature=0.1,
                  dd_temperature=0.01, mixup_neighbors=0, mixup_share=1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.mixup_neighbors = mixup_neighbors
         self.mixup_share = mixup_share
-        self.n_clusters = n_clusters
         self.temperature = temperature
         self.key_momentum = key_momentum
         self.confidence_threshold = confidence_threshold
@@ -239,12 +272,12 @@ class UCDIRNet(DomainNet):
             parts[f"inst_{name}"] = inst.detach()
             domain_loss = self.instance_weight * inst
             if clustered and weights["cluster"]:
-                assignment = module.assignment(s)
-                labels = assignment[local_s]
+                labels = module.assignment(s)[local_s]
                 keep = (prototype_confidence(k_s, module.prototypes[s], labels, tau)
                         > self.confidence_threshold)
-                cw = cluster_contrastive_loss(q_s, bank, assignment, labels, keep, tau,
-                                              n_clusters=self.n_clusters)
+                cells = module.cells(s)
+                cw = cluster_contrastive_loss(q_s, bank, cells, cells[local_s], keep, tau,
+                                              n_clusters=module.max_cells(s))
                 parts[f"cw_{name}"] = cw.detach()
                 parts[f"kept_{name}"] = keep.float().mean()
                 domain_loss = domain_loss + weights["cluster"] * cw
@@ -348,7 +381,7 @@ class UCDIRSchedule(Callback):
         if net.mixup_neighbors:
             slots = (torch.arange(len(net.train_X_), device=net.device) >= net.module_.n_a)
             net.neighbours_ = within_domain_neighbours(net.train_X_, slots, net.mixup_neighbors)
-        net.module_.refresh(net.train_X_, net.n_clusters, cluster=False)
+        net.module_.refresh(net.train_X_, cluster=False)
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1
@@ -359,7 +392,7 @@ class UCDIRSchedule(Callback):
         uses_clusters = (self.cluster_weight or self.cluster_weight_start or self.entropy_weight
                          or self.dd_weight)
         if epoch >= self.warmup_epochs and uses_clusters:
-            net.module_.refresh(net.train_X_, net.n_clusters, cluster=True,
+            net.module_.refresh(net.train_X_, cluster=True,
                                 n_init=self.kmeans_n_init, n_iter=self.kmeans_n_iter)
         net.epoch_weights_ = weights
         self.sums_, self.batches_ = {}, 0

@@ -117,6 +117,14 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         (``fit`` says so when it is missing). No default serves every pair of domains;
         without a known K, :func:`~skdomainclust.model_selection.estimate_n_clusters` gives
         a rough label-free estimate.
+    intersect_n_clusters : "auto" or tuple of int, default="auto"
+        Further numbers of clusters (the authors' list of ``k``): each domain is also
+        clustered into each of them, and the cluster-wise positives of a row are the rows
+        that share its cluster in every clustering. Smaller, purer positive sets keep the
+        cluster-wise loss from pulling a row towards the mis-clustered members of a coarse
+        cluster, which costs precision at the top of the ranking. ``"auto"``:
+        ``(2 * n_clusters,)`` when the smaller domain has that many rows, else ``()``. The
+        prototypes, the confidence filter and the alignment losses use ``n_clusters``.
     embedding_dim : int, default=128
         Width of the L2-normalised embedding.
     hidden_dims : tuple of int, default=(256,)
@@ -217,8 +225,9 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
     jitter views with in-domain neighbour mixup instead of image augmentations; no shuffled
     batch-norm (one batch-norm over the concatenated A and B rows); the banks are overwritten
     with fresh eval-mode embeddings at every re-clustering (the authors fill them from eval
-    features once, then only with the training keys); a single ``n_clusters`` (not a list
-    whose clusterings are intersected); k-means++ seeding in torch instead of faiss; the
+    features once, then only with the training keys); the intersected clusterings default
+    to ``n_clusters`` and its double (the authors pass their list of ``k`` by hand), and only
+    the first defines the prototypes; k-means++ seeding in torch instead of faiss; the
     schedule is shorter (100 epochs, warm-up 20, saturation and alignment at 60, against
     200 / 20 / 100 / 100), the key momentum lower (0.99 against 0.999) and the learning rate
     higher (SGD 0.05 against 2e-4): the data sets are a few hundred to a few thousand rows,
@@ -250,6 +259,7 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
             "hidden_dims", "encoder", "optimizer", "lr", "momentum", "weight_decay",
             "max_epochs", "batch_size", "device", "random_state", "verbose")},
         "n_clusters": [None, positive_int(2)],
+        "intersect_n_clusters": [StrOptions({"auto"}), Widths()],
         "embedding_dim": [positive_int()],
         "projection_dims": [Widths()],
         "views": [None, tuple, list],
@@ -269,16 +279,17 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         "mixup_share": [unit_interval()],
     }
 
-    def __init__(self, n_clusters=None, embedding_dim=128, hidden_dims=(256,),
-                 projection_dims=(256,), encoder=None, init="auto", views=None, temperature=0.2,
-                 key_momentum=0.99, confidence_threshold=0.2, instance_weight=1.0,
-                 cluster_weight=1.0, cluster_weight_start=0.0, entropy_weight=0.5,
-                 entropy_temperature=0.1, dd_weight=0.1, dd_temperature=0.01, warmup_epochs=20,
-                 saturation_epoch=60, alignment_epoch=60, kmeans_n_init=5, kmeans_n_iter=20,
-                 mixup_neighbors=10, mixup_share=1.0, optimizer="sgd", lr=0.05, momentum=0.9,
-                 weight_decay=1e-4, max_epochs=100, batch_size=64, device="auto",
+    def __init__(self, n_clusters=None, intersect_n_clusters="auto", embedding_dim=128,
+                 hidden_dims=(256,), projection_dims=(256,), encoder=None, init="auto",
+                 views=None, temperature=0.2, key_momentum=0.99, confidence_threshold=0.2,
+                 instance_weight=1.0, cluster_weight=1.0, cluster_weight_start=0.0,
+                 entropy_weight=0.5, entropy_temperature=0.1, dd_weight=0.1, dd_temperature=0.01,
+                 warmup_epochs=20, saturation_epoch=60, alignment_epoch=60, kmeans_n_init=5,
+                 kmeans_n_iter=20, mixup_neighbors=10, mixup_share=1.0, optimizer="sgd", lr=0.05,
+                 momentum=0.9, weight_decay=1e-4, max_epochs=100, batch_size=64, device="auto",
                  random_state=None, verbose=0):
         self.n_clusters = n_clusters
+        self.intersect_n_clusters = intersect_n_clusters
         self.embedding_dim = embedding_dim
         self.hidden_dims = hidden_dims
         self.projection_dims = projection_dims
@@ -324,9 +335,21 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
             raise ValueError(f"init='pca' needs feature vectors, got rows of shape "
                              f"{tuple(input_shape)}; use init='random' (or 'auto') for images.")
         smallest = min(domain_sizes)
-        if self.n_clusters > smallest:
-            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of rows "
-                             f"of the smaller domain ({smallest}).")
+        for name, k in (("n_clusters", self.n_clusters),
+                        *(("intersect_n_clusters", k)
+                          for k in self._intersection(domain_sizes))):
+            if k > smallest:
+                raise ValueError(f"{name}: {k} clusters is more than the number of rows of "
+                                 f"the smaller domain ({smallest}).")
+            if k < 2:
+                raise ValueError(f"{name}: every clustering needs at least 2 clusters, got {k}.")
+
+    def _intersection(self, domain_sizes):
+        """The further clusterings' numbers of clusters, ``"auto"`` resolved."""
+        if self.intersect_n_clusters != "auto":
+            return tuple(int(k) for k in self.intersect_n_clusters)
+        finer = 2 * int(self.n_clusters)
+        return (finer,) if finer <= min(domain_sizes) else ()
 
     # -- fit --------------------------------------------------------------------------------
 
@@ -361,10 +384,10 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
         image = data.X.ndim == 4
         with self._training_context():
             encoder, width = self._build_encoder(data.X.shape[1:])
+            train_X = torch.as_tensor(X_train, dtype=torch.float32)
             skip = None
             if self.init == "pca" or (self.init == "auto" and not image):
-                skip = pca_linear(torch.as_tensor(X_train, dtype=torch.float32),
-                                  int(self.embedding_dim))
+                skip = pca_linear(train_X, int(self.embedding_dim))
             query_view, key_view = view_pair(self.views, moco_views(image),
                                              names=("query", "key"))
             schedule = UCDIRSchedule(
@@ -384,11 +407,12 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
                 module__query_view=query_view,
                 module__key_view=key_view,
                 module__skip=skip,
+                module__intersect_n_clusters=self._intersection(
+                    (len(rows_a), len(rows_b))),
                 iterator_train=PairedDomainIterator,
                 batch_size=self.batch_size,
                 callbacks=[("ucdir", schedule)],
                 progress="UCDIR",
-                n_clusters=int(self.n_clusters),
                 temperature=self.temperature,
                 key_momentum=self.key_momentum,
                 confidence_threshold=self.confidence_threshold,
@@ -405,11 +429,11 @@ class UCDIRRetriever(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimato
                 if hasattr(view, "set_scale"):
                     view.set_scale(X_train)
                     view.to(device)
-            train_X = torch.as_tensor(X_train, dtype=torch.float32, device=device)
+            train_X = train_X.to(device)
             self.net_.partial_fit({"X": train_X,
                                    "sample_domain": torch.as_tensor(slots, device=device)})
             # The gallery and the final prototypes, from the trained key encoder.
-            module.refresh(train_X, int(self.n_clusters), cluster=True,
+            module.refresh(train_X, cluster=True,
                            n_init=self.kmeans_n_init, n_iter=self.kmeans_n_iter)
         self._align_prototypes()
         labels = np.empty(len(data.X), dtype=np.int64)
