@@ -250,3 +250,31 @@ def test_a_cache_key_readable_by_others_is_refused(tmp_path):
     key.chmod(0o644)
     with pytest.raises(PermissionError, match="0600"):
         cache.save(str(tmp_path / "x.pkl"), {"a": 1})
+
+
+def test_ucdir_defaults_inputs_and_table(tmp_path, capsys):
+    """The candidates' inputs are the documented transforms, and the table shows the latest
+    record of every candidate, task and seed ("-" where none ran)."""
+    from benchmarks import ucdir_defaults
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 3)) * [1.0, 5.0, 0.01] + [0.0, 3.0, 1.0]
+    sd = np.repeat([0, -1], 6)
+    z = ucdir_defaults.prepare(X, sd, "z")
+    centred = ucdir_defaults.prepare(X, sd, "centred")
+    for d in (0, -1):
+        np.testing.assert_allclose(z[sd == d].std(axis=0), 1, atol=1e-5)
+        np.testing.assert_allclose(centred[sd == d].mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(centred[sd == d].std(axis=0), X[sd == d].std(axis=0),
+                                   rtol=1e-5)
+    np.testing.assert_array_equal(ucdir_defaults.prepare(X, sd, "as loaded"),
+                                  X.astype(np.float32))
+    path = tmp_path / "ucdir_defaults.jsonl"
+    task = ucdir_defaults.TASKS[0]
+    records = [{"task": task, "seed": 0, "candidate": "z, K and 2K (the default)",
+                "P@1": p1, "mAP": 0.5} for p1 in (0.1, 0.9)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    ucdir_defaults.summarise(str(path))
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("| z, K and 2K"))
+    assert row.split(" | ")[1] == "0.900 / 0.500" and row.count("| - ") == 3
