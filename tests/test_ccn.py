@@ -87,6 +87,21 @@ def test_similarity_network_transfers_to_new_classes(cross_task):
     assert G.transform(X[:5]).shape == (5, 32)
 
 
+def test_predict_numbers_clusters_by_first_appearance(cross_task):
+    """The ids of G's own clustering do not depend on the tree's merge order: cluster 0 holds
+    the first row, and each new id appears after every smaller one."""
+    G, X, y = cross_task
+    labels = G.predict(X)
+    _, first = np.unique(labels, return_index=True)
+    assert labels[0] == 0 and np.all(np.diff(first) > 0)
+    order = np.random.default_rng(0).permutation(len(X))
+    reordered = G.predict(X[order])
+    assert reordered[0] == 0
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(labels[order], reordered) == 1.0
+
+
 def test_pair_report_counts_self_pairs_on_request(cross_task):
     G, X, y = cross_task
     with_self = G.pair_report(X[:30], y[:30], include_self_pairs=True)

@@ -384,7 +384,9 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
         """Cluster the rows of ``X`` from G's pair predictions alone (no K needed).
 
         Average-linkage agglomerative clustering on the distance ``1 - (P + P^T) / 2`` cut at
-        0.5 (see Notes). Labels are ids of this clustering of ``X``, not classes.
+        0.5 (see Notes). Labels are ids of this clustering of ``X``, not classes, numbered by
+        first appearance in ``X``: the same partition always gets the same ids (the tree's own
+        numbering follows its merge order, which a rounding difference can flip).
         """
         from sklearn.cluster import AgglomerativeClustering
 
@@ -395,7 +397,11 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
         np.fill_diagonal(distance, 0.0)
         model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                         distance_threshold=0.5)
-        return model.fit_predict(distance).astype(np.int64)
+        labels = model.fit_predict(distance)
+        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[inverse]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
