@@ -12,6 +12,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
+from ._labels import number_by_first_member
+
 __all__ = ["attach_singletons", "pool_edge_scores", "propagate_labels"]
 
 
@@ -165,11 +167,7 @@ def propagate_labels(edges, scores, n_nodes, *, max_size=900, step=0.6, start_th
         raised = th + (1.0 - th) * step
         th = raised if raised > th else 1.0  # float rounding could stall just below 1
     # Number clusters by their smallest member for a deterministic, order-free labelling.
-    first = np.full(next_label, n_nodes, dtype=np.int64)
-    np.minimum.at(first, labels, np.arange(n_nodes))
-    rank = np.empty(next_label, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(next_label)
-    return rank[labels]
+    return number_by_first_member(labels)
 
 
 def attach_singletons(edges, scores, labels, *, max_size=None, pool="avg"):
@@ -228,8 +226,4 @@ def attach_singletons(edges, scores, labels, *, max_size=None, pool="avg"):
         sizes[labels[node]] -= 1
         labels[node] = target
         sizes[target] += 1
-    _, first_member = np.unique(labels, return_index=True)
-    rank = np.empty(len(first_member), dtype=np.int64)
-    rank[np.argsort(first_member, kind="stable")] = np.arange(len(first_member))
-    _, compact = np.unique(labels, return_inverse=True)
-    return rank[compact]
+    return number_by_first_member(labels)

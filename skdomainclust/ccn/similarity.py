@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._base import DeepDomainEstimator, EmbeddingTransformerMixin, fit_context
+from .._labels import number_by_first_member
 from .._net import DomainDataset
 from .._params import COMMON_CONSTRAINTS, Fractions, StrOptions, positive_int
 from .._validation import check_choice
@@ -397,11 +398,7 @@ class PairwiseSimilarity(EmbeddingTransformerMixin, DeepDomainEstimator):
         np.fill_diagonal(distance, 0.0)
         model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                         distance_threshold=0.5)
-        labels = model.fit_predict(distance)
-        _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-        rank = np.empty(len(first), dtype=np.int64)
-        rank[np.argsort(first)] = np.arange(len(first))
-        return rank[inverse]
+        return number_by_first_member(model.fit_predict(distance))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
