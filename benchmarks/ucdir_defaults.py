@@ -63,10 +63,12 @@ def run(candidates, out):
     for name in TASKS:
         task = tasks[name]
         X, y, sample_domain = task.load()
+        inputs = {how: prepare(X, sample_domain, how)
+                  for how in {CANDIDATES[candidate][0] for candidate in candidates}}
         for seed in SEEDS:
             for candidate in candidates:
                 how, params = CANDIDATES[candidate]
-                Xin = prepare(X, sample_domain, how)
+                Xin = inputs[how]
                 start = time.perf_counter()
                 model = UCDIRRetriever(n_clusters=task.n_classes, random_state=seed, **params)
                 model.fit(Xin, sample_domain=sample_domain)

@@ -45,6 +45,7 @@ import os
 import numpy as np
 
 from skdomainclust.metrics import cross_domain_retrieval_scores
+from skdomainclust.preprocessing import DomainStandardScaler
 from skdomainclust.ucdir import UCDIRRetriever
 
 from ..registry import Method, Outcome, Task
@@ -109,15 +110,9 @@ QUICK = ["retrieval_surf:amazon->webcam", "retrieval_decaf:dslr->webcam"]
 
 
 def standardise_per_domain(X, sample_domain):
-    """Z-score every feature within each domain (population std; constant features -> 0)."""
-    X = np.asarray(X, dtype=np.float64)
-    out = np.empty_like(X)
-    for domain in np.unique(sample_domain):
-        rows = sample_domain == domain
-        mean = X[rows].mean(axis=0)
-        std = X[rows].std(axis=0)
-        out[rows] = (X[rows] - mean) / np.where(std > 0, std, 1.0)
-    return out.astype(np.float32)
+    """Z-score every feature within each domain (:class:`DomainStandardScaler`; float32)."""
+    scaler = DomainStandardScaler()
+    return scaler.fit_transform(X, sample_domain=sample_domain).astype(np.float32)
 
 
 def _metrics(scores):
