@@ -8,8 +8,8 @@ import torch
 from skdomainclust._net import DomainDataset, PairedDomainIterator
 from skdomainclust.metrics import cluster_accuracy, cross_domain_retrieval_scores
 from skdomainclust.nn.neighbours import within_domain_neighbours
+from skdomainclust.nn.pca import PCAResidual
 from skdomainclust.ucdir import UCDIRRetriever, UCDIRSchedule, order_domains
-from skdomainclust.ucdir._network import PCAResidual, pca_linear
 
 from ._cases import make_shifted_blobs
 
@@ -407,29 +407,6 @@ def test_images_with_a_conv_encoder():
 
 
 # -- the geometry-preserving start -------------------------------------------------------------
-
-
-def test_pca_linear_projects_centred_rows_on_the_leading_axes(rng):
-    X = rng.normal(size=(50, 6)) @ rng.normal(size=(6, 6)) + 3.0
-    layer = pca_linear(torch.as_tensor(X, dtype=torch.float32), 8)
-    centred = X - X.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    out = layer(torch.as_tensor(X, dtype=torch.float32)).detach().double().numpy()
-    # Axes are defined up to sign: compare the absolute projections; dims 6-7 are past the rank.
-    np.testing.assert_allclose(np.abs(out[:, :6]), np.abs(centred @ vt.T), atol=1e-4)
-    np.testing.assert_allclose(out[:, 6:], 0.0, atol=1e-6)
-
-
-def test_the_pca_start_embeds_exactly_as_the_projection(rng):
-    """Before any step the encoder is its PCA skip: training starts from the raw features'
-    retrieval instead of from a random network's; the residual still gets gradient."""
-    from skdomainclust.nn import MLP
-
-    X = torch.as_tensor(rng.normal(size=(40, 6)), dtype=torch.float32)
-    encoder = PCAResidual(pca_linear(X, 4), MLP(6, (8,), out_features=4))
-    torch.testing.assert_close(encoder(X), encoder.skip(X))
-    encoder(X).pow(2).sum().backward()
-    assert encoder.residual_output.weight.grad.abs().sum() > 0
 
 
 def test_init_pca_is_the_default_for_feature_vectors_and_refused_for_images(blobs):

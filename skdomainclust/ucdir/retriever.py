@@ -38,8 +38,9 @@ from .._params import (
     unit_interval,
 )
 from ..metrics import cross_domain_retrieval_scores
+from ..nn.pca import pca_linear
 from ..nn.views import moco_views, view_pair
-from ._network import SLOT_A, SLOT_B, UCDIRModule, UCDIRNet, UCDIRSchedule, pca_linear
+from ._network import SLOT_A, SLOT_B, UCDIRModule, UCDIRNet, UCDIRSchedule
 
 __all__ = ["UCDIRRetriever", "order_domains"]
 
