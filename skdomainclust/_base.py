@@ -83,11 +83,14 @@ class DeepDomainEstimator(BaseEstimator):
 
     #: Whether ``X`` may be a batch of images ``(n, C, H, W)`` (needs a convolutional encoder).
     _accepts_images = True
+    #: Whether ``encoder=None`` also takes images (the method builds a conv trunk for them).
+    _default_image_encoder = False
 
     # -- validation ---------------------------------------------------------------------------
 
     def _validate_X(self, X, *, reset):
-        allow_images = self._accepts_images and getattr(self, "encoder", None) is not None
+        allow_images = self._accepts_images and (
+            getattr(self, "encoder", None) is not None or self._default_image_encoder)
         # Training needs two rows at least: batch-norm cannot normalise a single sample.
         X = validate_data(
             self, X, reset=reset, dtype=np.float32, allow_nd=allow_images,

@@ -41,6 +41,8 @@ from .losses.mutual_info import (
     pivot_one_hot,
     view_joint,
 )
+from .nn import MLP
+from .nn.convnet import ConvNet
 from .nn.dsbn import (
     convert_to_dsbn,
     domain_slots,
@@ -48,7 +50,9 @@ from .nn.dsbn import (
     estimate_slot_statistics,
     pool_slot_statistics,
 )
+from .nn.kmeans import kmeans, kmeans_restarts, squared_distances
 from .nn.neighbours import within_domain_neighbours
+from .nn.pca import PCAResidual, pca_linear
 from .nn.views import iic_views, view_pair
 
 __all__ = ["ACIDSClusterer"]
@@ -58,6 +62,12 @@ HEAD_A, HEAD_B = 0, 1
 
 #: Column of ``ACIDSModule.ema_ready`` for each kind of moving average.
 _EMA = {"view": 0, "domain": 1}
+
+#: ``init="kmeans"``: Lloyd rounds of the head starts, and the ratio of the rows' mean squared
+#: distance to their centre to the softmax temperature (a row whose squared distance to the
+#: next centre exceeds that to its own by that mean gets odds of e^KMEANS_SHARPNESS to 1).
+KMEANS_ITERATIONS = 20
+KMEANS_SHARPNESS = 10.0
 
 
 # -- module ------------------------------------------------------------------------------------
@@ -148,6 +158,36 @@ class ACIDSModule(nn.Module):
         slots = self.slots(sample_domain) if sample_domain is not None else self.target_slot
         return self.head_probs(self.features(X, slots), head)
 
+    @torch.no_grad()
+    def start_heads_from_kmeans(self, features, seed, init_probs=False):
+        """Every subhead of both heads <- the nearest-centre rule of a k-means of ``features``.
+
+        Subhead ``s`` of head ``h`` gets the logits ``-|z - c_j|^2 / tau`` of its own k-means
+        (``k_h`` centres, seed ``seed + 100 h + s``), written as the head's ``Linear``
+        (``2 c_j / tau``, ``-|c_j|^2 / tau``); ``tau`` is the mean squared distance of a row to
+        its centre over :data:`KMEANS_SHARPNESS`: the temperature follows the clusters' own
+        spread, whatever the scale of the features. With ``init_probs`` each k-means starts
+        from the centres the subhead's current assignments give (their soft means), so
+        cluster ``j`` stays cluster ``j``: the source-free re-centring of ``adapt``.
+        """
+        for h, k in enumerate(self.head_sizes):
+            layer = self.heads[h]
+            probs = self.head_probs(features, h) if init_probs else None
+            for s in range(self.n_subheads):
+                if init_probs:
+                    mass = probs[s].sum(dim=0)
+                    init = (probs[s].t() @ features) / mass.clamp_min(1e-12)[:, None]
+                    labels, centres = kmeans(features, init, n_iter=KMEANS_ITERATIONS,
+                                             empty="keep")
+                else:
+                    labels, centres, _ = kmeans_restarts(features, k, n_iter=KMEANS_ITERATIONS,
+                                                         seed=seed + 100 * h + s)
+                spread = squared_distances(features, centres).gather(1, labels[:, None]).mean()
+                tau = spread.clamp_min(1e-12) / KMEANS_SHARPNESS
+                rows = slice(s * k, (s + 1) * k)
+                layer.weight[rows] = 2.0 * centres / tau
+                layer.bias[rows] = -(centres * centres).sum(dim=1) / tau
+
     # -- moving averages --------------------------------------------------------------------
 
     def ema(self, kind, head):
@@ -171,6 +211,23 @@ class ACIDSModule(nn.Module):
         estimate_slot_statistics(self, self._dsbn,
                                  lambda chunk: self.features(chunk, self.target_slot), X,
                                  batch_size, self.target_slot)
+
+
+#: Output width of the default conv trunk for images.
+DEFAULT_IMAGE_WIDTH = 128
+
+
+def default_image_trunk(image_shape):
+    """The conv trunk ``encoder=None`` builds for images of ``image_shape`` ``(C, H, W)``:
+    :class:`~skdomainclust.nn.convnet.ConvNet` with blocks of 16, 32 and 64 channels, as many
+    as keep a feature map of 2 x 2 or more (one at least), and a 128-d output."""
+    channels, height, width = (int(n) for n in image_shape)
+    if height != width:
+        raise ValueError(f"the default image trunk needs square images, got {height}x{width};"
+                         f" pass an encoder for other shapes.")
+    blocks = max(1, min(3, int(np.log2(height)) - 1))
+    return ConvNet(in_channels=channels, widths=(16, 32, 64)[:blocks],
+                   out_features=DEFAULT_IMAGE_WIDTH, image_size=height)
 
 
 # -- net ---------------------------------------------------------------------------------------
@@ -357,9 +414,11 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     hidden_dims : tuple of int, default=(512, 256)
         Hidden widths of the default MLP trunk (ignored when ``encoder`` is given).
     encoder : None, nn.Module class or instance, default=None
-        Trunk. None is an MLP over feature vectors; pass a conv net (e.g.
-        :class:`skdomainclust.nn.convnet.ConvNet`) for images ``(n, C, H, W)``. Its batch-norm
-        layers are made domain-specific; an instance is copied, never modified.
+        Trunk. None is an MLP over feature vectors and, for square images ``(n, C, H, W)``,
+        a :class:`~skdomainclust.nn.convnet.ConvNet` of up to three blocks (16, 32, 64
+        channels; fewer for images under 16 pixels) with a 128-d output; pass any module for
+        other trunks. Its batch-norm layers are made domain-specific; an instance is copied,
+        never modified.
     domain_specific_bn : bool, default=True
         Use domain-specific batch-norm; False keeps ordinary batch-norm shared by every
         domain (with ``domain_weight=0`` this is plain IIC on the pooled sources).
@@ -398,6 +457,18 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         Epochs of phase 2; 0 only re-estimates the target batch-norm statistics.
     batch_size : int, default=64
         Rows per source domain in a phase-1 batch.
+    init : {"auto", "kmeans", "random"}, default="auto"
+        How training starts. ``"kmeans"``: with the default MLP on feature vectors the trunk
+        is :class:`~skdomainclust.nn.pca.PCAResidual` (the PCA projection of the source rows
+        plus a residual MLP whose last layer starts at zero), every subhead of both heads
+        starts as the nearest-centre rule of its own k-means of the pooled source features
+        (seeded apart), and ``adapt``, once the target statistics are estimated, re-centres
+        every cluster on the target rows (Lloyd's k-means on the target features, started
+        from the soft means of the current assignments, so cluster ``j`` stays ``j``) before
+        its training. Training then refines the structure the input already has instead of
+        starting from a random partition. ``"random"``: PyTorch's initialisation (the
+        authors'). ``"auto"``: ``"kmeans"`` for feature vectors, ``"random"`` for images.
+        Whether the start was used is ``kmeans_start_``.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
@@ -415,6 +486,8 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         Source domain ids seen in phase 1 (slot order).
     adapted_ : bool
         Whether phase 2 has run.
+    kmeans_start_ : bool
+        Whether training started from k-means (``init``).
     net_ : skorch.NeuralNet
         ``net_.history`` records each epoch's ``phase``, ``heads`` and ``subhead_loss``.
     n_features_in_ : int
@@ -426,11 +499,14 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     views are adapted to feature vectors (no Sobel input), with the
     neighbour pairs above; the target statistics are estimated at the start of phase 2 only
     (strictly source-free), never during phase 1; the phase-2 moving averages start afresh
-    rather than from the phase-1 ones; heads are trained jointly by default; the subheads
-    keep PyTorch's default initialisation (the authors' N(0, 0.01) suits a ResNet-18's
-    large features, and left small MLP trunks stuck at the uniform assignment); the subhead
+    rather than from the phase-1 ones; heads are trained jointly by default; with
+    ``init="random"`` the subheads keep PyTorch's default initialisation (the authors'
+    N(0, 0.01) suits a ResNet-18's large features, and left small MLP trunks stuck at the
+    uniform assignment); the subhead
     is selected by training loss (the paper's rule is not in its code); ``lr`` is 3e-3 for
-    small trunks (the authors use 1e-4 with a ResNet-18).
+    small trunks (the authors use 1e-4 with a ResNet-18); on feature vectors the trunk and
+    heads start from k-means of the input geometry and ``adapt`` re-centres the clusters on
+    the target (``init``), where the authors' heads start at random.
 
     Examples
     --------
@@ -447,6 +523,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     """
 
     __metadata_request__adapt = {"sample_domain": True}
+    _default_image_encoder = True
 
     _parameter_constraints = {
         **{name: COMMON_CONSTRAINTS[name] for name in (
@@ -467,6 +544,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         "alternate_heads": ["boolean"],
         "adapt_lr": [None, positive_real()],
         "adapt_epochs": [non_negative_int()],
+        "init": [StrOptions({"auto", "kmeans", "random"})],
     }
 
     def __init__(self, n_clusters=None, overcluster_factor=5, n_subheads=5, hidden_dims=(512, 256),
@@ -474,7 +552,8 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
                  ema_alpha=0.3, adapt_ema_alpha=0.5, pivot_threshold=0.95, views=None,
                  n_neighbors=10, adapt_neighbour_space="input", alternate_heads=False,
                  optimizer="adam", lr=3e-3, adapt_lr=None, weight_decay=0.0, max_epochs=40,
-                 adapt_epochs=40, batch_size=64, device="auto", random_state=None, verbose=0):
+                 adapt_epochs=40, batch_size=64, init="auto", device="auto", random_state=None,
+                 verbose=0):
         self.n_clusters = n_clusters
         self.overcluster_factor = overcluster_factor
         self.n_subheads = n_subheads
@@ -497,6 +576,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         self.max_epochs = max_epochs
         self.adapt_epochs = adapt_epochs
         self.batch_size = batch_size
+        self.init = init
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -507,6 +587,37 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         if self.n_clusters > n_rows:
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of "
                              f"{rows} ({n_rows}).")
+
+    def _kmeans_start(self, image):
+        """Whether this fit starts from k-means (``init``; "auto": feature vectors only)."""
+        if self.init == "auto":
+            return not image
+        return self.init == "kmeans"
+
+    # -- net building -----------------------------------------------------------------------
+
+    def _build_trunk(self, X_source, start):
+        """The trunk and its width; with a k-means start on the default MLP, a
+        :class:`~skdomainclust.nn.pca.PCAResidual`: the PCA projection of the source rows
+        plus an MLP residual that starts at zero, so the start clusters the input geometry."""
+        if self.encoder is None and X_source.ndim == 4:
+            return default_image_trunk(X_source.shape[1:]), DEFAULT_IMAGE_WIDTH
+        if not (start and self.encoder is None):
+            return self._build_encoder(X_source.shape[1:])
+        hidden = tuple(int(h) for h in self.hidden_dims)
+        width = hidden[-1] if hidden else X_source.shape[1]
+        # Every hidden block keeps its (domain-specific) batch-norm; the added last Linear is
+        # the layer that starts at zero.
+        residual = MLP(X_source.shape[1], hidden, out_features=width)
+        return PCAResidual(pca_linear(torch.as_tensor(X_source), width), residual), width
+
+    def _start_heads(self, X, sample_domain, init_probs=False):
+        """Heads <- k-means of the trunk's features of ``X`` (each row through its slot)."""
+        module = self.net_.module_.eval()
+        features = self._apply(lambda xb, db: module.features(xb, module.slots(db)), X,
+                               sample_domain, device=self.net_.device).to(self.net_.device)
+        seed = int(torch.randint(2**31 - 1 - 1000, ()).item())
+        module.start_heads_from_kmeans(features, seed, init_probs=init_probs)
 
     @staticmethod
     def _scale_views(module, X):
@@ -543,8 +654,9 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
             self._check_n_clusters(int(target.sum()), rows="target rows")
         self.source_domains_ = data.source_domains
         image = data.X.ndim == 4
+        start = self._kmeans_start(image)
         with self._training_context():
-            encoder, width = self._build_encoder(data.X.shape[1:])
+            encoder, width = self._build_trunk(data.X[source], start)
             if self.domain_specific_bn:
                 encoder = convert_to_dsbn(encoder, len(self.source_domains_) + 1)
             plain, transformed = view_pair(self.views, iic_views(image),
@@ -572,6 +684,9 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
             )
             self.net_.initialize()
             self._scale_views(self.net_.module_, data.X[source])
+            self.kmeans_start_ = start
+            if start:
+                self._start_heads(data.X[source], data.sample_domain[source])
             self._train_phase(data.X[source], data.sample_domain[source])
             self.net_.module_.pool_source_statistics_into_target_slot()
             self._select_subhead(keep_previous=False)
@@ -620,6 +735,9 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         batch_size = int(self.batch_size) * n_sources
         X_target = torch.as_tensor(X_target, dtype=torch.float32, device=net.device)
         module.estimate_target_statistics(X_target, batch_size)
+        if self.kmeans_start_:
+            self._start_heads(X_target, np.full(len(X_target), -1, dtype=np.int64),
+                              init_probs=True)
         self.adapted_ = True
         if not self.adapt_epochs:
             return

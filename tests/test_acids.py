@@ -233,3 +233,95 @@ def test_the_progress_bar_names_the_phase(blobs, capsys):
     model.adapt(X[~sources])
     err = capsys.readouterr().err
     assert "ACIDS adapt (target, source-free)" in err and "(sources)" not in err
+
+
+# -- the k-means start --------------------------------------------------------------------------
+
+
+def test_kmeans_start_is_the_default_for_feature_vectors_only(blobs):
+    from skdomainclust.nn.pca import PCAResidual
+
+    X, y, sd = blobs
+    source = sd >= 0
+    model = _fast(max_epochs=1, adapt_epochs=0).fit(X[source], sample_domain=sd[source])
+    assert model.kmeans_start_ and isinstance(model.net_.module_.trunk, PCAResidual)
+    model = _fast(max_epochs=1, init="random").fit(X[source], sample_domain=sd[source])
+    assert not model.kmeans_start_ and not isinstance(model.net_.module_.trunk, PCAResidual)
+    images = np.random.default_rng(0).random((40, 1, 8, 8)).astype(np.float32)
+    model = ACIDSClusterer(n_clusters=2, encoder=ConvNet(in_channels=1, widths=(4,),
+                                                         out_features=8, image_size=8),
+                           max_epochs=1, adapt_epochs=0, batch_size=8, n_neighbors=0,
+                           random_state=0).fit(images, sample_domain=np.repeat([0, 1], 20))
+    assert not model.kmeans_start_
+    with pytest.raises(ValueError, match="init"):
+        _fast(init="pca").fit(X[source], sample_domain=sd[source])
+
+
+def _start_module(features, k, n_subheads=3):
+    from skdomainclust.acids import ACIDSModule
+
+    return ACIDSModule(torch.nn.Identity(), features.shape[1], [0, 1], (2 * k, k), n_subheads,
+                       torch.nn.Identity(), torch.nn.Identity())
+
+
+def test_heads_start_as_the_nearest_centre_rule_of_a_kmeans():
+    """Every subhead's argmax is a k-means partition of the features (here the blobs
+    themselves) and head A overclusters; on rows without clear clusters the start is
+    confident without saturating the softmax (the temperature follows the clusters' spread)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    y, features = _separated_blobs()
+    module = _start_module(features, 4)
+    module.start_heads_from_kmeans(features, seed=0)
+    with torch.no_grad():
+        assert module.head_probs(features, 0).shape == (3, len(features), 8)
+        for subhead in module.head_probs(features, 1):
+            assert adjusted_rand_score(y, subhead.argmax(1).numpy()) == 1.0
+        blurred = torch.as_tensor(np.random.default_rng(1).normal(size=(200, 6)),
+                                  dtype=torch.float32)
+        module.start_heads_from_kmeans(blurred, seed=0)
+        confidence = module.head_probs(blurred, 1).max(dim=-1).values
+        assert 0.5 < float(confidence.mean()) < 0.9999
+
+
+def test_the_target_recentring_keeps_each_cluster_id():
+    """``init_probs`` re-centres each cluster on shifted rows starting from the current
+    assignments: the ids do not permute (adapt is source-free, the clusters stay those of
+    the sources)."""
+    y, features = _separated_blobs()
+    module = _start_module(features, 4)
+    module.start_heads_from_kmeans(features, seed=0)
+    with torch.no_grad():
+        before = module.head_probs(features, 1).argmax(-1)
+    shifted = features + 0.8  # a domain shift smaller than the gaps between the blobs
+    module.start_heads_from_kmeans(shifted, seed=1, init_probs=True)
+    after = module.head_probs(shifted, 1).argmax(-1)
+    torch.testing.assert_close(after, before)
+    # The centres moved with the shift: rows far out along it are still assigned the same way.
+    torch.testing.assert_close(module.head_probs(features + 1.6, 1).argmax(-1), before)
+
+
+def _separated_blobs():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 30)
+    centres = 6.0 * np.eye(4, 6)
+    features = torch.as_tensor(centres[y] + 0.5 * rng.normal(size=(120, 6)), dtype=torch.float32)
+    return y, features
+
+
+def test_images_with_the_default_trunk():
+    """``encoder=None`` takes square images (a conv trunk sized from the input shape) and
+    refuses other shapes with a pointer to ``encoder``."""
+    rng = np.random.default_rng(0)
+    sd = np.repeat([0, 1, -1], 20)
+    for side, blocks in ((4, 1), (8, 2), (16, 3)):
+        X = rng.random((60, 3, side, side)).astype(np.float32)
+        model = ACIDSClusterer(n_clusters=2, max_epochs=1, adapt_epochs=1, batch_size=8,
+                               n_neighbors=3, random_state=0).fit(X, sample_domain=sd)
+        assert model.labels_.shape == (60,) and not model.kmeans_start_
+        pools = [m for m in model.net_.module_.trunk.modules()
+                 if isinstance(m, torch.nn.MaxPool2d)]
+        assert len(pools) == blocks
+    with pytest.raises(ValueError, match="square images"):
+        ACIDSClusterer(n_clusters=2, max_epochs=1).fit(
+            rng.random((60, 1, 8, 6)).astype(np.float32), sample_domain=sd)
