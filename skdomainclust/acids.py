@@ -459,7 +459,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         Rows per source domain in a phase-1 batch.
     init : {"auto", "kmeans", "random"}, default="auto"
         How training starts. ``"kmeans"``: with the default MLP on feature vectors the trunk
-        is :class:`~skdomainclust.nn.pca.PCAResidual` (the PCA projection of the source rows
+        is :class:`~skdomainclust.nn.PCAResidual` (the PCA projection of the source rows
         plus a residual MLP whose last layer starts at zero), every subhead of both heads
         starts as the nearest-centre rule of its own k-means of the pooled source features
         (seeded apart), and ``adapt``, once the target statistics are estimated, re-centres
@@ -598,7 +598,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
 
     def _build_trunk(self, X_source, start):
         """The trunk and its width; with a k-means start on the default MLP, a
-        :class:`~skdomainclust.nn.pca.PCAResidual`: the PCA projection of the source rows
+        :class:`~skdomainclust.nn.PCAResidual`: the PCA projection of the source rows
         plus an MLP residual that starts at zero, so the start clusters the input geometry."""
         if self.encoder is None and X_source.ndim == 4:
             return default_image_trunk(X_source.shape[1:]), DEFAULT_IMAGE_WIDTH

@@ -4,10 +4,12 @@ from .dsbn import DomainSpecificBatchNorm, convert_to_dsbn
 from .encoders import build_encoder, output_dim
 from .grl import GradientReversal, dann_lambda, dann_lr_factor, grad_reverse
 from .mlp import MLP
+from .pca import PCAResidual, pca_linear
 from .views import FeatureView, ImageView
 
 __all__ = [
     "MLP",
+    "PCAResidual",
     "DomainSpecificBatchNorm",
     "FeatureView",
     "ImageView",
@@ -18,4 +20,5 @@ __all__ = [
     "dann_lr_factor",
     "grad_reverse",
     "output_dim",
+    "pca_linear",
 ]

@@ -19,6 +19,18 @@ def pca_linear(X, out_features):
 
     Cosine similarity in this projection is cosine retrieval on the centred inputs, minus
     the low-variance directions: the geometry a pretrained feature already has.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdomainclust.nn import pca_linear
+    >>> X = torch.randn(50, 6)
+    >>> layer = pca_linear(X, 8)
+    >>> Z = layer(X).detach()
+    >>> Z.shape, bool(Z[:, 6:].abs().max() < 1e-5)  # rank 6: the last two outputs are zero
+    (torch.Size([50, 8]), True)
+    >>> bool(Z[:, :6].var(dim=0).diff().le(1e-4).all())  # leading axes first
+    True
     """
     X64 = X.detach().double()
     mean = X64.mean(dim=0)
@@ -39,6 +51,15 @@ class PCAResidual(nn.Module):
     At initialisation the output is ``skip(x)`` exactly (a PCA projection of the inputs), so
     the first epoch starts from the input's own retrieval and the losses only refine it;
     the residual (and the skip, which stays trainable) then learn by gradient.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdomainclust.nn import MLP, PCAResidual, pca_linear
+    >>> X = torch.randn(40, 6)
+    >>> encoder = PCAResidual(pca_linear(X, 4), MLP(6, (8,), out_features=4))
+    >>> torch.equal(encoder(X), encoder.skip(X))
+    True
     """
 
     def __init__(self, skip, residual):
