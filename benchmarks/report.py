@@ -220,6 +220,10 @@ LEAGUE_NOTES = """## Notes
 - `UCDIRRetriever`'s intersected clusterings (K and 2K) and the UCDIR rows' input (per-domain
   z-score) were chosen on seeds 0-1 of DeCAF dslr<->webcam and digits, seed 2 left as the
   check (`python -m benchmarks.ucdir_defaults`).
+- `ACIDSClusterer`'s k-means start (`init="auto"` on feature vectors) is structural, one rule
+  for every data set, with no constant tuned on a target: nothing was chosen by target labels.
+  The ACIDS rows of one (task, seed) share one phase-1 model, so `ACIDS adapt (target BN only)`
+  and `ACIDS after adapt` time `adapt` alone; phase 1 is the `ACIDS before adapt` time.
 - Rows named with a parenthesis after a method (e.g. `SRDC (no input dropout)`) are ablations;
   `[LODO]` rows are leave-one-domain-out (every other domain an unlabelled source).
 - Timings were recorded on a 2-core CPU machine, one torch thread per run, with up to five
