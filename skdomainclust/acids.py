@@ -454,21 +454,24 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     max_epochs : int, default=40
         Epochs of phase 1.
     adapt_epochs : int, default=40
-        Epochs of phase 2; 0 only re-estimates the target batch-norm statistics.
+        Epochs of phase 2; 0 only re-estimates the target batch-norm statistics (and, with
+        the k-means start, re-centres the clusters on the target).
     batch_size : int, default=64
         Rows per source domain in a phase-1 batch.
     init : {"auto", "kmeans", "random"}, default="auto"
         How training starts. ``"kmeans"``: with the default MLP on feature vectors the trunk
-        is :class:`~skdomainclust.nn.PCAResidual` (the PCA projection of the source rows
-        plus a residual MLP whose last layer starts at zero), every subhead of both heads
-        starts as the nearest-centre rule of its own k-means of the pooled source features
-        (seeded apart), and ``adapt``, once the target statistics are estimated, re-centres
-        every cluster on the target rows (Lloyd's k-means on the target features, started
-        from the soft means of the current assignments, so cluster ``j`` stays ``j``) before
-        its training. Training then refines the structure the input already has instead of
-        starting from a random partition. ``"random"``: PyTorch's initialisation (the
-        authors'). ``"auto"``: ``"kmeans"`` for feature vectors, ``"random"`` for images.
-        Whether the start was used is ``kmeans_start_``.
+        is :class:`~skdomainclust.nn.PCAResidual` (the PCA projection of the source rows on
+        ``hidden_dims[-1]`` axes plus the MLP with a last ``Linear`` that starts at zero);
+        every subhead of both heads starts as the nearest-centre rule of its own k-means of
+        the pooled source features (seeded apart); and ``adapt``, once the target statistics
+        are estimated, re-centres every cluster on the target rows (Lloyd's k-means on the
+        target features, started from the soft means of the current assignments, so cluster
+        ``j`` stays ``j``) before its training. Training then refines the structure the input
+        already has instead of starting from a random partition. With images or a given
+        ``encoder`` only the heads start from k-means (of the trunk's initial features).
+        ``"random"``: PyTorch's initialisation, a random start as in the authors' code.
+        ``"auto"``: ``"kmeans"`` for feature vectors, ``"random"`` for images. Whether the
+        start was used is ``kmeans_start_``.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
