@@ -614,13 +614,18 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         residual = MLP(X_source.shape[1], hidden, out_features=width)
         return PCAResidual(pca_linear(torch.as_tensor(X_source), width), residual), width
 
+    def _trunk_features(self, X, sample_domain):
+        """The trunk's features of ``X`` in eval mode, each row through its own slot, on the
+        net's device."""
+        module = self.net_.module_.eval()
+        return self._apply(lambda xb, db: module.features(xb, module.slots(db)), X,
+                           sample_domain, device=self.net_.device).to(self.net_.device)
+
     def _start_heads(self, X, sample_domain, init_probs=False):
         """Heads <- k-means of the trunk's features of ``X`` (each row through its slot)."""
-        module = self.net_.module_.eval()
-        features = self._apply(lambda xb, db: module.features(xb, module.slots(db)), X,
-                               sample_domain, device=self.net_.device).to(self.net_.device)
+        features = self._trunk_features(X, sample_domain)
         seed = int(torch.randint(2**31 - 1 - 1000, ()).item())
-        module.start_heads_from_kmeans(features, seed, init_probs=init_probs)
+        self.net_.module_.start_heads_from_kmeans(features, seed, init_probs=init_probs)
 
     @staticmethod
     def _scale_views(module, X):
@@ -773,9 +778,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
             net.neighbour_X_ = X
             points = X
             if space == "features":  # the trunk's embedding, each row through its own slot
-                module = net.module_.eval()
-                points = self._apply(lambda xb, db: module.features(xb, module.slots(db)),
-                                     X, sample_domain, device=net.device).to(net.device)
+                points = self._trunk_features(X, sample_domain)
             net.neighbours_ = within_domain_neighbours(points, domains, self.n_neighbors)
         try:
             net.partial_fit({"X": X, "sample_domain": domains})
