@@ -53,6 +53,7 @@ from .nn.dsbn import (
 from .nn.kmeans import kmeans, kmeans_restarts, squared_distances
 from .nn.neighbours import within_domain_neighbours
 from .nn.pca import PCAResidual, pca_linear
+from .nn.sobel import SobelFilter
 from .nn.views import iic_views, view_pair
 
 __all__ = ["ACIDSClusterer"]
@@ -218,16 +219,21 @@ DEFAULT_IMAGE_WIDTH = 128
 
 
 def default_image_trunk(image_shape):
-    """The conv trunk ``encoder=None`` builds for images of ``image_shape`` ``(C, H, W)``:
+    """The trunk ``encoder=None`` builds for images of ``image_shape`` ``(C, H, W)``: the
+    authors' grey Sobel input (:class:`~skdomainclust.nn.sobel.SobelFilter`, two gradient
+    channels: colour is the nuisance between image domains), then a
     :class:`~skdomainclust.nn.convnet.ConvNet` with blocks of 16, 32 and 64 channels, as many
     as keep a feature map of 2 x 2 or more (one at least), and a 128-d output."""
-    channels, height, width = (int(n) for n in image_shape)
+    _, height, width = (int(n) for n in image_shape)
     if height != width:
         raise ValueError(f"the default image trunk needs square images, got {height}x{width};"
                          f" pass an encoder for other shapes.")
     blocks = max(1, min(3, int(np.log2(height)) - 1))
-    return ConvNet(in_channels=channels, widths=(16, 32, 64)[:blocks],
-                   out_features=DEFAULT_IMAGE_WIDTH, image_size=height)
+    return nn.Sequential(
+        SobelFilter(),
+        ConvNet(in_channels=SobelFilter.out_channels, widths=(16, 32, 64)[:blocks],
+                out_features=DEFAULT_IMAGE_WIDTH, image_size=height),
+    )
 
 
 # -- net ---------------------------------------------------------------------------------------
@@ -415,10 +421,11 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
         Hidden widths of the default MLP trunk (ignored when ``encoder`` is given).
     encoder : None, nn.Module class or instance, default=None
         Trunk. None is an MLP over feature vectors and, for square images ``(n, C, H, W)``,
-        a :class:`~skdomainclust.nn.convnet.ConvNet` of up to three blocks (16, 32, 64
+        the authors' grey Sobel input (:class:`~skdomainclust.nn.sobel.SobelFilter`) then a
+        :class:`~skdomainclust.nn.convnet.ConvNet` of up to three blocks (16, 32, 64
         channels; fewer for images under 16 pixels) with a 128-d output; pass any module for
-        other trunks. Its batch-norm layers are made domain-specific; an instance is copied,
-        never modified.
+        other trunks (e.g. a ``ConvNet`` alone to keep colour). Its batch-norm layers are
+        made domain-specific; an instance is copied, never modified.
     domain_specific_bn : bool, default=True
         Use domain-specific batch-norm; False keeps ordinary batch-norm shared by every
         domain (with ``domain_weight=0`` this is plain IIC on the pooled sources).
@@ -499,7 +506,7 @@ class ACIDSClusterer(ClusterMixin, DeepDomainEstimator):
     Notes
     -----
     Differences from the authors' code (documented choices, not omissions): the trunk and
-    views are adapted to feature vectors (no Sobel input), with the
+    views are adapted to feature vectors (images keep the authors' Sobel input), with the
     neighbour pairs above; the target statistics are estimated at the start of phase 2 only
     (strictly source-free), never during phase 1; the phase-2 moving averages start afresh
     rather than from the phase-1 ones; heads are trained jointly by default; with

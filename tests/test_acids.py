@@ -10,6 +10,7 @@ from skdomainclust.metrics import cluster_accuracy
 from skdomainclust.nn.convnet import ConvNet
 from skdomainclust.nn.dsbn import dsbn_layers
 from skdomainclust.nn.neighbours import within_domain_neighbours
+from skdomainclust.nn.sobel import SobelFilter
 
 from ._cases import make_shifted_blobs
 
@@ -322,6 +323,9 @@ def test_images_with_the_default_trunk():
         pools = [m for m in model.net_.module_.trunk.modules()
                  if isinstance(m, torch.nn.MaxPool2d)]
         assert len(pools) == blocks
+        # The authors' input: grey Sobel gradients, so the conv net reads two channels.
+        assert isinstance(model.net_.module_.trunk[0], SobelFilter)
+        assert model.net_.module_.trunk[1].features[0].in_channels == 2
     with pytest.raises(ValueError, match="square images"):
         ACIDSClusterer(n_clusters=2, max_epochs=1).fit(
             rng.random((60, 1, 8, 6)).astype(np.float32), sample_domain=sd)

@@ -5,11 +5,13 @@ from .encoders import build_encoder, output_dim
 from .grl import GradientReversal, dann_lambda, dann_lr_factor, grad_reverse
 from .mlp import MLP
 from .pca import PCAResidual, pca_linear
+from .sobel import SobelFilter
 from .views import FeatureView, ImageView
 
 __all__ = [
     "MLP",
     "PCAResidual",
+    "SobelFilter",
     "DomainSpecificBatchNorm",
     "FeatureView",
     "ImageView",
