@@ -231,7 +231,11 @@ def run_after_adapt_random_init(task, X, y, sample_domain, seed):
 def run_after_adapt_rgb(task, X, y, sample_domain, seed):
     """ACIDS phase 1 then ``adapt`` with the same conv net on the RGB pixels (no Sobel)."""
     source, target = sample_domain >= 0, sample_domain < 0
-    model = _config(task, seed, encoder=ConvNet(in_channels=3, image_size=32))
+    # A builder, not an instance: an instance keeps the weights it drew from the global
+    # generator when it was made (whatever ran before in this process); the estimator builds
+    # the network under its own seed.
+    rgb = functools.partial(ConvNet, in_channels=3, image_size=32)
+    model = _config(task, seed, encoder=rgb)
     model.fit(X[source], sample_domain=sample_domain[source])
     return Outcome(labels=model.adapt(X[target]).labels_,
                    metrics={"best_subhead": model.best_subhead_})
