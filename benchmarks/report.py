@@ -224,6 +224,12 @@ LEAGUE_NOTES = """## Notes
   for every data set, with no constant tuned on a target: nothing was chosen by target labels.
   The ACIDS rows of one (task, seed) share one phase-1 model, so `ACIDS adapt (target BN only)`
   and `ACIDS after adapt` time `adapt` alone; phase 1 is the `ACIDS before adapt` time.
+  On digits the ACIDS rows use the default image trunk, whose grey Sobel input is the
+  authors'. Against the same conv net on colour it is not a measured win: seeds 0-1 56.4 vs
+  55.3 % for the earlier colour records, whose network was initialised outside the seeded fit
+  (a fresh colour run of seed 0 averaged 61.7 % over the three targets, the older one 54.9 %:
+  initialisation noise of several points); phase 1 alone is better with Sobel (32.7 vs
+  25.3 %). The `(RGB input)` row, now seeded, is to be re-run.
 - Rows named with a parenthesis after a method (e.g. `SRDC (no input dropout)`) are ablations;
   `[LODO]` rows are leave-one-domain-out (every other domain an unlabelled source).
 - Timings were recorded on a 2-core CPU machine, one torch thread per run, with up to five
