@@ -14,7 +14,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import clone, is_clusterer
 
 from ._cases import CASES
 
@@ -31,10 +31,32 @@ def _stored():
     return json.loads(GOLDEN.read_text())
 
 
+def _relabelled(predicted, stored):
+    """``predicted`` with its cluster ids renamed to the stored ones when the two are the same
+    partition (a one-to-one map between ids); unchanged otherwise, so the comparison fails."""
+    pairs = set(zip(predicted.tolist(), stored.tolist()))
+    if len(pairs) != len(set(predicted.tolist())) or len(pairs) != len(set(stored.tolist())):
+        return predicted
+    mapping = dict(pairs)
+    return np.array([mapping[label] for label in predicted.tolist()])
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_predictions_match_the_golden_file(case):
-    stored = _stored()["predictions"][case.id]
-    np.testing.assert_array_equal(_predictions(case), np.asarray(stored))
+    stored = np.asarray(_stored()["predictions"][case.id])
+    predicted = np.asarray(_predictions(case))
+    if is_clusterer(case.estimator):
+        # A clusterer's ids are names, not content: the same partition under other ids (the
+        # ACIDS case's ids moved between machines, on c2edb9b too, ARI 1) is the same fit.
+        predicted = _relabelled(predicted, stored)
+    np.testing.assert_array_equal(predicted, stored)
+
+
+def test_relabelling_accepts_only_the_same_partition():
+    stored = np.array([0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(_relabelled(np.array([2, 2, 0, 0, 1]), stored), stored)
+    merged = np.array([0, 0, 0, 1, 2])
+    assert not np.array_equal(_relabelled(merged, stored), stored)
 
 
 def test_every_estimator_has_golden_predictions():
