@@ -219,26 +219,27 @@ def run_adapt_bn_only(task, X, y, sample_domain, seed):
                    metrics={"best_subhead": model.best_subhead_})
 
 
-def run_after_adapt_random_init(task, X, y, sample_domain, seed):
-    """ACIDS phase 1 then ``adapt`` from PyTorch's initialisation (``init="random"``)."""
+def _ablation_after_adapt(task, X, sample_domain, seed, **overrides):
+    """Phase 1 and ``adapt`` of an ablated configuration (its own fit, not the cached one)."""
     source, target = sample_domain >= 0, sample_domain < 0
-    model = _config(task, seed, init="random")
+    model = _config(task, seed, **overrides)
     model.fit(X[source], sample_domain=sample_domain[source])
     return Outcome(labels=model.adapt(X[target]).labels_,
                    metrics={"best_subhead": model.best_subhead_})
+
+
+def run_after_adapt_random_init(task, X, y, sample_domain, seed):
+    """ACIDS phase 1 then ``adapt`` from PyTorch's initialisation (``init="random"``)."""
+    return _ablation_after_adapt(task, X, sample_domain, seed, init="random")
 
 
 def run_after_adapt_rgb(task, X, y, sample_domain, seed):
     """ACIDS phase 1 then ``adapt`` with the same conv net on the RGB pixels (no Sobel)."""
-    source, target = sample_domain >= 0, sample_domain < 0
     # A builder, not an instance: an instance keeps the weights it drew from the global
     # generator when it was made (whatever ran before in this process); the estimator builds
     # the network under its own seed.
     rgb = functools.partial(ConvNet, in_channels=3, image_size=32)
-    model = _config(task, seed, encoder=rgb)
-    model.fit(X[source], sample_domain=sample_domain[source])
-    return Outcome(labels=model.adapt(X[target]).labels_,
-                   metrics={"best_subhead": model.best_subhead_})
+    return _ablation_after_adapt(task, X, sample_domain, seed, encoder=rgb)
 
 
 def run_after_adapt(task, X, y, sample_domain, seed):
