@@ -278,3 +278,66 @@ def test_ucdir_defaults_inputs_and_table(tmp_path, capsys):
     row = next(line for line in capsys.readouterr().out.splitlines()
                if line.startswith("| z, K and 2K"))
     assert row.split(" | ")[1] == "0.900 / 0.500" and row.count("| - ") == 3
+
+
+def test_overhead_probe_reports_median_ratios_over_pairs_that_alternate_who_starts(
+        monkeypatch):
+    from benchmarks import overhead
+
+    # Scripted pairs: pair i costs the bare loop 1 s of CPU an epoch and ours 1 + i/10
+    # (wall twice the CPU).
+    firsts = []
+
+    def fake(settings, first):
+        pair = len(firsts)
+        firsts.append(first)
+        ours = 1.0 + pair / 10
+        return {"bare": (1.0, 2.0), "skdomainclust": (ours, 2 * ours)}
+
+    monkeypatch.setattr(overhead, "_measure_in_subprocess", fake)
+    record = overhead.measure(n_samples=64, n_features=4, pairs=5)
+    assert firsts == [0, 1, 0, 1, 0]
+    assert record["cpu_ratios"] == [1.0, 1.1, 1.2, 1.3, 1.4]
+    assert record["ratio"] == 1.2 and record["wall_ratio"] == 1.2
+    assert record["bare_torch_epoch_cpu_s"] == 1.0
+    assert record["skdomainclust_epoch_wall_s"] == 2.4
+
+
+def test_overhead_epochs_take_turns_and_each_loop_keeps_its_own_time(monkeypatch):
+    from benchmarks import overhead
+
+    # Scripted loops on a scripted clock: "a" costs 1 s of CPU an epoch, "b" 3 s; wall time
+    # is twice the CPU. The turns alternate who goes first.
+    clock = {"cpu": 0.0, "wall": 0.0}
+    order = []
+
+    class Scripted:
+        def __init__(self, name, cost):
+            self.name, self.cost = name, cost
+
+        def epoch(self):
+            order.append(self.name)
+            clock["cpu"] += self.cost
+            clock["wall"] += 2 * self.cost
+
+    monkeypatch.setattr(overhead.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(overhead.time, "perf_counter", lambda: clock["wall"])
+    loops = {"a": Scripted("a", 1.0), "b": Scripted("b", 3.0)}
+    costs = overhead.interleaved_epochs(loops, 3, first=1)
+    assert order == ["b", "a", "a", "b", "b", "a"]
+    assert costs == {"a": (1.0, 2.0), "b": (3.0, 6.0)}
+
+
+def test_overhead_loops_train_the_same_network():
+    from benchmarks import overhead
+
+    X, y = overhead.make_data(256, 8)
+    kwargs = dict(hidden_dims=(16,), batch_size=64, lr=1e-3, device="cpu")
+    bare, ours = (loop(X, y, **kwargs) for loop in overhead.LOOPS.values())
+    shapes = [[tuple(p.shape) for p in module.parameters()]
+              for module in (bare.module, ours.clf.net_.module_)]
+    assert shapes[0] == shapes[1]
+    history = len(ours.clf.net_.history)
+    bare.epoch()
+    ours.epoch()
+    assert len(ours.clf.net_.history) == history + 1  # one skorch epoch per call
