@@ -384,6 +384,16 @@ class PairedDomainIterator(GroupedBatchIterator):
         return max(math.ceil(len(g) / self.batch_size) for g in self.groups)
 
 
+def _batch_len(batch):
+    """Rows of a training batch ``(X, y)``: a DomainDataset dict or any skorch input."""
+    X = batch[0] if isinstance(batch, (tuple, list)) else batch
+    if isinstance(X, dict) and "X" in X:
+        return len(X["X"])
+    from skorch.dataset import get_len
+
+    return get_len(X)
+
+
 def _sum_terms(terms):
     """The total loss: the named terms added in order (the order fixes the float result)."""
     values = iter(terms.values())
@@ -447,28 +457,52 @@ class DomainNet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         return {"loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
 
+    # The step's terms and host-side total travel in ``_step``, a plain dict made once per
+    # net: skorch's ``NeuralNet.__setattr__`` inspects every value it is given, which costs
+    # more than the bookkeeping itself when paid on every step.
+
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         terms = self.loss_terms(batch, **fit_params)
         loss = _sum_terms(terms)
         loss.backward()
-        self.step_terms_ = terms
+        self._step["terms"] = terms
         return {"loss": loss, "y_pred": None}
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
-        terms = getattr(self, "step_terms_", None) or {"loss": step["loss"]}
-        self.step_terms_ = None
-        # One device-to-host copy for every term and the total (each .item() would be a sync).
-        *values, total = torch.stack(
-            [value.detach().reshape(()) for value in (*terms.values(), step["loss"])]).tolist()
+        terms = self._step.pop("terms", None) or {"loss": step["loss"]}
+        if len(terms) == 1:
+            values = [total := step["loss"].item()]
+        else:
+            # One device-to-host copy for every term and the total (each .item() would be a
+            # sync); the epoch loop records the total from it instead of syncing again.
+            *values, total = torch.stack([value.detach().reshape(())
+                                          for value in (*terms.values(), step["loss"])]).tolist()
         for name, value in zip(terms, values):
             if not math.isfinite(value):
                 self._diverged(f"the {name!r} loss term became {value}")
             if len(terms) > 1:
                 self.history.record_batch(f"loss_{name}", value)
         self._check_growth(total)
+        self._step["loss"] = total
         return step
+
+    def infer(self, x, **fit_params):
+        # Batches of a DomainDataset are dicts of tensors already on the device: skorch's
+        # ``to_tensor`` walk over them on every step would change nothing.
+        if isinstance(x, dict):
+            return self.module_(**self._merge_x_and_fit_params(x, fit_params))
+        return super().infer(x, **fit_params)
+
+    def _set_training(self, training=True):
+        # skorch calls this before every step and walks every submodule; when all of them are
+        # already in the asked mode (the usual case inside an epoch) the walk changes nothing.
+        # A step that put some part in eval mode still has it reset before the next one.
+        submodules = getattr(self, "_step", {}).get("submodules")
+        if submodules is not None and all(sub.training == training for sub in submodules):
+            return
+        super()._set_training(training)
 
     def _check_growth(self, loss):
         scale = self.loss_scale_
@@ -501,16 +535,62 @@ class DomainNet(NeuralNet):
             self.notify("on_train_end", X=X, y=y)
         return self
 
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch, lean for training: the same history and callbacks, less per step.
+
+        The batch hooks are called on the net and on the callbacks that define them (skorch
+        calls every callback's no-op on every batch), the batch size is read from the
+        batch's feature tensor, and the loss recorded is the value :meth:`train_step` already
+        copied to the host. Validation epochs take skorch's own loop.
+        """
+        if iterator is None or not training:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        begin, end = self._batch_hooks("on_batch_begin"), self._batch_hooks("on_batch_end")
+        batch_count = 0
+        for batch in iterator:
+            for hook in begin:
+                hook(self, batch=batch, training=training)
+            self._step.pop("loss", None)
+            step = step_fn(batch, **fit_params)
+            loss = self._step.pop("loss", None)
+            if loss is None:  # a step_fn that did not go through train_step
+                loss = step["loss"].item()
+            self.history.record_batch(prefix + "_loss", loss)
+            self.history.record_batch(prefix + "_batch_size", _batch_len(batch))
+            for hook in end:
+                hook(self, batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    def _batch_hooks(self, name):
+        """The net's own ``name`` hook (it opens the history's batch row), then those of the
+        callbacks that define one: the callbacks' inherited no-ops are left out."""
+        default = getattr(Callback, name)
+        return [getattr(self, name), *(getattr(cb, name) for _, cb in self.callbacks_
+                                       if getattr(type(cb), name) is not default)]
+
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self.loss_scale_ = []
-        self.step_terms_ = None
+        self._step = {}
         self.parameter_scale_ = self._parameter_norm()
 
     def _parameter_norm(self):
         with torch.no_grad():
             norms = [p.detach().double().norm() for p in self.module_.parameters()]
             return float(torch.stack(norms).norm()) if norms else 0.0
+
+    def on_epoch_begin(self, net, **kwargs):
+        super().on_epoch_begin(net, **kwargs)
+        # Listed once an epoch, so a part added between epochs is walked too.
+        modules = [getattr(self, name + "_") for name in self._modules + self._criteria]
+        self._step["submodules"] = [sub for module in modules
+                                    if isinstance(module, torch.nn.Module)
+                                    for sub in module.modules()]
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        self._step = {}  # nothing of the last step travels with a pickled net
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)

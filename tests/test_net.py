@@ -1,8 +1,10 @@
+import functools
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import Callback
 
 from skdomainclust import DivergenceError, SourceOnlyClassifier
@@ -188,3 +190,68 @@ def test_a_finite_blow_up_raises_divergence_naming_the_epoch():
     net = DomainNet(_Linear, max_epochs=20, batch_size=8, lr=1e4, optimizer=torch.optim.SGD)
     with pytest.raises(DivergenceError, match=r"epoch \d+.*lr=10000"):
         net.fit({"X": X * 100}, y)
+
+
+class _BatchCounter(Callback):
+    """Counts the batch hooks it receives and the batch sizes it is shown."""
+
+    def initialize(self):
+        self.begins, self.sizes = 0, []
+        return self
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        self.begins += 1
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        self.sizes.append(len(batch[0]["X"]))
+        assert loss is not None and loss.requires_grad  # the step dict reaches the hook
+
+
+def test_the_lean_epoch_keeps_skorchs_history_and_calls_every_defined_batch_hook():
+    X, y = _xy(40)
+    counter = _BatchCounter()
+    net = DomainNet(_Linear, max_epochs=2, batch_size=16, callbacks=[("count", counter)])
+    net.fit({"X": X}, y)
+    # 40 rows in batches of 16: 16, 16, 8 per epoch, both epochs.
+    assert counter.begins == 6 and counter.sizes == [16, 16, 8] * 2
+    for row in net.history:
+        assert row["train_batch_count"] == 3
+        assert [b["train_batch_size"] for b in row["batches"]] == [16, 16, 8]
+        assert all(np.isfinite(b["train_loss"]) for b in row["batches"])
+        # skorch's epoch mean of the batch losses, weighted by batch size.
+        sizes = [b["train_batch_size"] for b in row["batches"]]
+        losses = [b["train_loss"] for b in row["batches"]]
+        assert row["train_loss"] == pytest.approx(np.average(losses, weights=sizes))
+    assert not net._step  # nothing of the last step is kept after training
+
+
+class _EvalInsideTheStep(DomainNet):
+    """A loss that puts the module in eval mode mid-step, as target passes do."""
+
+    def loss_terms(self, batch, **fit_params):
+        self.modes_seen.append(self.module_.linear.training)
+        loss = super().loss_terms(batch, **fit_params)
+        self.module_.eval()
+        return loss
+
+
+def test_every_step_starts_in_training_mode_even_after_a_step_switched_to_eval():
+    X, y = _xy(40)
+    net = _EvalInsideTheStep(_Linear, max_epochs=2, batch_size=8)
+    net.modes_seen = []
+    net.fit({"X": X}, y)
+    assert net.modes_seen == [True] * 10
+
+
+def test_the_lean_epoch_trains_as_skorchs_own_loop():
+    # Same seed, same batches: the losses recorded per batch equal those of skorch's loop.
+    X, y = _xy(40)
+    histories = []
+    for lean in (True, False):
+        net = DomainNet(_Linear, max_epochs=2, batch_size=8, lr=0.1)
+        if not lean:
+            net.run_single_epoch = functools.partial(NeuralNet.run_single_epoch, net)
+        with torch_seed(0):
+            net.fit({"X": X}, y)
+        histories.append([b["train_loss"] for row in net.history for b in row["batches"]])
+    assert histories[0] == pytest.approx(histories[1], rel=1e-6)
