@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import get_len
 
 from .exceptions import DivergenceError
 
@@ -389,8 +390,6 @@ def _batch_len(batch):
     X = batch[0] if isinstance(batch, (tuple, list)) else batch
     if isinstance(X, dict) and "X" in X:
         return len(X["X"])
-    from skorch.dataset import get_len
-
     return get_len(X)
 
 
@@ -457,9 +456,9 @@ class DomainNet(NeuralNet):
         y_pred = self.infer(Xi, **fit_params)
         return {"loss": self.get_loss(y_pred, yi, X=Xi, training=True)}
 
-    # The step's terms and host-side total travel in ``_step``, a plain dict made once per
-    # net: skorch's ``NeuralNet.__setattr__`` inspects every value it is given, which costs
-    # more than the bookkeeping itself when paid on every step.
+    # The step's terms and host-side total travel in ``_step``, a plain dict made when
+    # training begins: skorch's ``NeuralNet.__setattr__`` inspects every value it is given,
+    # which costs more than the bookkeeping itself when paid on every step.
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
@@ -473,7 +472,8 @@ class DomainNet(NeuralNet):
         step = super().train_step(batch, **fit_params)
         terms = self._step.pop("terms", None) or {"loss": step["loss"]}
         if len(terms) == 1:
-            values = [total := step["loss"].item()]
+            total = step["loss"].item()
+            values = [total]
         else:
             # One device-to-host copy for every term and the total (each .item() would be a
             # sync); the epoch loop records the total from it instead of syncing again.
