@@ -15,6 +15,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import get_len
+from skorch.utils import TeeGenerator
 
 from .exceptions import DivergenceError
 
@@ -103,6 +104,10 @@ def torch_seed(seed, device="cpu"):
         yield
 
 
+#: Integer dtypes of the row-id tensors the iterators hand to :class:`DomainDataset`.
+_ROW_IDS = (torch.int64, torch.int32)
+
+
 class DomainDataset(torch.utils.data.Dataset):
     """In-memory dataset whose batches are dicts of tensors that already live on the device.
 
@@ -142,10 +147,19 @@ class DomainDataset(torch.utils.data.Dataset):
         return len(self.X)
 
     def __getitem__(self, rows):
-        """Rows by index tensor or slice; returns ``(dict batch, y batch)`` like skorch expects."""
-        # ``index`` is the row numbers themselves: no gather needed for it.
-        index = self.index[rows] if isinstance(rows, slice) else rows
-        batch = {"X": self.X[rows], "sample_domain": self.sample_domain[rows], "index": index}
+        """Rows by index tensor (or slice, int, mask); returns ``(dict batch, y batch)`` like
+        skorch expects."""
+        if isinstance(rows, torch.Tensor) and rows.dtype in _ROW_IDS and rows.dim() == 1:
+            # ``index_select`` rather than ``tensor[rows]``: advanced indexing takes a general
+            # path that costs about four times as much (an epoch of 50k x 256 rows in batches
+            # of 128 gathers in 25 ms instead of 7 ms on one CPU thread, ~5 % of a small MLP's
+            # epoch). ``index`` is the row numbers themselves: no gather needed for it.
+            batch = {"X": self.X.index_select(0, rows),
+                     "sample_domain": self.sample_domain.index_select(0, rows), "index": rows}
+            return batch, (None if self.y is None else self.y.index_select(0, rows))
+        # A slice, an int, a mask: plain indexing.
+        batch = {"X": self.X[rows], "sample_domain": self.sample_domain[rows],
+                 "index": self.index[rows]}
         return batch, (None if self.y is None else self.y[rows])
 
 
@@ -469,24 +483,57 @@ class DomainNet(NeuralNet):
         return {"loss": loss, "y_pred": None}
 
     def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
-        terms = self._step.pop("terms", None) or {"loss": step["loss"]}
+        """One optimisation step: skorch's, with its per-step bookkeeping paid only when used.
+
+        Like skorch, the gradients are computed in a closure handed to every optimizer's
+        ``step`` (so closure optimizers such as L-BFGS work), and ``on_grad_computed`` reaches
+        the callbacks that define it (gradient clipping, ...); skorch builds that notification,
+        a generator over the parameters and a step accumulator on every step even when no
+        callback listens. Every term is then checked finite and logged in one host copy.
+        """
+        grad_hooks = self._step.get("grad_hooks")
+        if grad_hooks is None:
+            grad_hooks = self._step["grad_hooks"] = self._callback_hooks("on_grad_computed")
+        first = []
+
+        def closure():
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            terms = self._step.pop("terms", None)
+            if not first:  # skorch's FirstStepAccumulator: the first evaluation is the step's
+                first.append((step, terms))
+            if grad_hooks:
+                params = TeeGenerator(self.get_all_learnable_params())
+                for hook in grad_hooks:
+                    hook(self, named_parameters=params, batch=batch, training=True)
+            return step["loss"]
+
+        self._step_optimizer(closure)
+        step, terms = first[0]
+        self._log_terms(terms or {"loss": step["loss"]}, step["loss"])
+        return step
+
+    def _log_terms(self, terms, loss):
+        """Check the step's terms finite, log each in the batch row, keep the host total."""
         if len(terms) == 1:
-            total = step["loss"].item()
+            total = loss.item()
             values = [total]
         else:
             # One device-to-host copy for every term and the total (each .item() would be a
             # sync); the epoch loop records the total from it instead of syncing again.
             *values, total = torch.stack([value.detach().reshape(())
-                                          for value in (*terms.values(), step["loss"])]).tolist()
+                                          for value in (*terms.values(), loss)]).tolist()
+        row = self._step.get("row")
         for name, value in zip(terms, values):
             if not math.isfinite(value):
                 self._diverged(f"the {name!r} loss term became {value}")
             if len(terms) > 1:
-                self.history.record_batch(f"loss_{name}", value)
+                if row is None:
+                    self.history.record_batch(f"loss_{name}", value)
+                else:
+                    row[f"loss_{name}"] = value
         self._check_growth(total)
         self._step["loss"] = total
-        return step
 
     def infer(self, x, **fit_params):
         # Batches of a DomainDataset are dicts of tensors already on the device: skorch's
@@ -538,16 +585,27 @@ class DomainNet(NeuralNet):
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """skorch's epoch, lean for training: the same history and callbacks, less per step.
 
-        The batch hooks are called on the net and on the callbacks that define them (skorch
-        calls every callback's no-op on every batch), the batch size is read from the
-        batch's feature tensor, and the loss recorded is the value :meth:`train_step` already
-        copied to the host. Validation epochs take skorch's own loop.
+        The batch hooks are called on the callbacks that define them (skorch calls every
+        callback's no-op on every batch), the batch's history row is opened and filled
+        directly (skorch's ``History`` resolves ``[-1]["batches"][-1]`` on every record), the
+        batch size is read from the batch's feature tensor, and the loss recorded is the value
+        :meth:`train_step` already copied to the host. Validation epochs take skorch's loop.
         """
         if iterator is None or not training:
             return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        begin, end = self._batch_hooks("on_batch_begin"), self._batch_hooks("on_batch_end")
-        batch_count = 0
+        begin = self._callback_hooks("on_batch_begin")
+        end = self._callback_hooks("on_batch_end")
+        # The net's own batch hooks are skorch's (open a row; nothing) unless overridden.
+        own_begin = type(self).on_batch_begin is not NeuralNet.on_batch_begin
+        if type(self).on_batch_end is not NeuralNet.on_batch_end:
+            end.insert(0, self.on_batch_end)
+        rows, batch_count = self.history[-1]["batches"], 0
         for batch in iterator:
+            if own_begin:
+                self.on_batch_begin(self, batch=batch, training=training)
+            else:
+                rows.append({})
+            row = self._step["row"] = rows[-1]
             for hook in begin:
                 hook(self, batch=batch, training=training)
             self._step.pop("loss", None)
@@ -555,19 +613,19 @@ class DomainNet(NeuralNet):
             loss = self._step.pop("loss", None)
             if loss is None:  # a step_fn that did not go through train_step
                 loss = step["loss"].item()
-            self.history.record_batch(prefix + "_loss", loss)
-            self.history.record_batch(prefix + "_batch_size", _batch_len(batch))
+            row[prefix + "_loss"] = loss
+            row[prefix + "_batch_size"] = _batch_len(batch)
             for hook in end:
                 hook(self, batch=batch, training=training, **step)
             batch_count += 1
+        self._step.pop("row", None)
         self.history.record(prefix + "_batch_count", batch_count)
 
-    def _batch_hooks(self, name):
-        """The net's own ``name`` hook (it opens the history's batch row), then those of the
-        callbacks that define one: the callbacks' inherited no-ops are left out."""
+    def _callback_hooks(self, name):
+        """The ``name`` hooks of the callbacks that define one (inherited no-ops left out)."""
         default = getattr(Callback, name)
-        return [getattr(self, name), *(getattr(cb, name) for _, cb in self.callbacks_
-                                       if getattr(type(cb), name) is not default)]
+        return [getattr(cb, name) for _, cb in self.callbacks_
+                if getattr(type(cb), name) is not default]
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         super().on_train_begin(net, X=X, y=y, **kwargs)

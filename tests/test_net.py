@@ -64,6 +64,21 @@ def test_batches_are_dicts_sliced_by_index():
         assert torch.equal(xb["sample_domain"], torch.where(xb["index"] < 5, 0, -1))
 
 
+@pytest.mark.parametrize("rows", [
+    torch.tensor([7, 0, 3]), torch.tensor([7, 0, 3], dtype=torch.int32), slice(2, 6),
+    torch.arange(10) % 3 == 0, 4,
+], ids=["int64", "int32", "slice", "mask", "int"])
+def test_every_kind_of_row_selection_gives_the_rows_of_plain_indexing(rows):
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    ds = DomainDataset({"X": X, "sample_domain": np.arange(10) - 5}, y=np.arange(10) * 2)
+    xb, yb = ds[rows]
+    expected = torch.arange(10)[rows]
+    torch.testing.assert_close(xb["X"], torch.as_tensor(X)[rows])
+    assert torch.equal(xb["index"].long(), expected)
+    assert torch.equal(xb["sample_domain"], expected - 5)
+    assert torch.equal(yb, expected * 2)
+
+
 def test_singleton_last_batch_is_dropped_in_training():
     ds = DomainDataset(np.zeros((9, 2), dtype=np.float32))
     assert [len(b[0]["X"]) for b in IndexBatchIterator(ds, 4, drop_last="singleton")] == [4, 4]
@@ -255,3 +270,75 @@ def test_the_lean_epoch_trains_as_skorchs_own_loop():
             net.fit({"X": X}, y)
         histories.append([b["train_loss"] for row in net.history for b in row["batches"]])
     assert histories[0] == pytest.approx(histories[1], rel=1e-6)
+
+
+class _GradientRecorder(Callback):
+    """Records, at every ``on_grad_computed``, whether every parameter has a gradient."""
+
+    def initialize(self):
+        self.calls = []
+        return self
+
+    def on_grad_computed(self, net, named_parameters, batch=None, training=None, **kwargs):
+        self.calls.append(all(p.grad is not None for _, p in named_parameters))
+
+
+def test_on_grad_computed_reaches_the_callbacks_that_define_it_once_per_step():
+    X, y = _xy(40)
+    recorder = _GradientRecorder()
+    net = DomainNet(_Linear, max_epochs=2, batch_size=8, callbacks=[("grads", recorder)])
+    net.fit({"X": X}, y)
+    assert recorder.calls == [True] * 10
+
+
+def test_gradient_clipping_through_skorchs_callback_bounds_every_step():
+    from skorch.callbacks import GradientNormClipping
+
+    X, y = _xy(40)
+    norms = []
+
+    class _Norms(Callback):
+        def on_batch_end(self, net, **kwargs):
+            grads = [p.grad for p in net.module_.parameters()]
+            norms.append(float(torch.stack([g.norm() for g in grads]).norm()))
+
+    net = DomainNet(_Linear, max_epochs=2, batch_size=8, lr=0.1,
+                    callbacks=[("clip", GradientNormClipping(1e-3)), ("norms", _Norms())])
+    net.fit({"X": X * 100}, y)
+    assert len(norms) == 10 and max(norms) <= 1e-3 * 1.001
+
+
+def test_a_closure_optimizer_trains_and_each_step_logs_its_first_evaluation():
+    X, y = _xy(40)
+    evaluations = []
+
+    class _CountingNet(DomainNet):
+        def loss_terms(self, batch, **fit_params):
+            terms = super().loss_terms(batch, **fit_params)
+            evaluations.append(float(terms["loss"].detach()))
+            return terms
+
+    net = _CountingNet(_Linear, max_epochs=3, batch_size=40, lr=0.5,
+                       optimizer=torch.optim.LBFGS, optimizer__max_iter=4)
+    net.fit({"X": X}, y)
+    logged = [b["train_loss"] for row in net.history for b in row["batches"]]
+    assert len(evaluations) > len(logged) == 3  # L-BFGS evaluates the closure several times
+    assert logged[0] == pytest.approx(evaluations[0])
+    assert logged[-1] < logged[0]
+
+
+def test_the_lean_step_trains_as_skorchs_own_step():
+    # skorch's train_step (closure, accumulator, notification) and the lean one, same seed:
+    # the same losses batch by batch and the same weights at the end.
+    X, y = _xy(40)
+    results = []
+    for lean in (True, False):
+        net = _TwoTerms(_Linear, max_epochs=2, batch_size=8, lr=0.1)
+        if not lean:
+            net.train_step = functools.partial(NeuralNet.train_step, net)
+        with torch_seed(0):
+            net.fit({"X": X}, y)
+        results.append(([b["train_loss"] for row in net.history for b in row["batches"]],
+                        net.module_.linear.weight.detach().clone()))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
+    torch.testing.assert_close(results[0][1], results[1][1])
