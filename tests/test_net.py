@@ -258,18 +258,29 @@ def test_every_step_starts_in_training_mode_even_after_a_step_switched_to_eval()
     assert net.modes_seen == [True] * 10
 
 
-def test_the_lean_epoch_trains_as_skorchs_own_loop():
-    # Same seed, same batches: the losses recorded per batch equal those of skorch's loop.
+def _fit_lean_and_skorchs(net_class, method):
+    """Fit two nets seeded alike, one with skorch's own ``method`` in place of DomainNet's:
+    ``[(batch losses, final weight)]`` of the lean net, then of skorch's."""
     X, y = _xy(40)
-    histories = []
+    results = []
     for lean in (True, False):
-        net = DomainNet(_Linear, max_epochs=2, batch_size=8, lr=0.1)
+        net = net_class(_Linear, max_epochs=2, batch_size=8, lr=0.1)
         if not lean:
-            net.run_single_epoch = functools.partial(NeuralNet.run_single_epoch, net)
+            setattr(net, method, functools.partial(getattr(NeuralNet, method), net))
         with torch_seed(0):
             net.fit({"X": X}, y)
-        histories.append([b["train_loss"] for row in net.history for b in row["batches"]])
-    assert histories[0] == pytest.approx(histories[1], rel=1e-6)
+        results.append(([b["train_loss"] for row in net.history for b in row["batches"]],
+                        net.module_.linear.weight.detach().clone()))
+    return results
+
+
+@pytest.mark.parametrize("net_class, method", [(DomainNet, "run_single_epoch"),
+                                               (_TwoTerms, "train_step")])
+def test_the_lean_epoch_and_step_train_as_skorchs_own(net_class, method):
+    # Same seed, same batches: the same loss batch by batch and the same weights at the end.
+    (lean_losses, lean_weight), (losses, weight) = _fit_lean_and_skorchs(net_class, method)
+    assert lean_losses == pytest.approx(losses, rel=1e-6)
+    torch.testing.assert_close(lean_weight, weight)
 
 
 class _GradientRecorder(Callback):
@@ -325,20 +336,3 @@ def test_a_closure_optimizer_trains_and_each_step_logs_its_first_evaluation():
     assert len(evaluations) > len(logged) == 3  # L-BFGS evaluates the closure several times
     assert logged[0] == pytest.approx(evaluations[0])
     assert logged[-1] < logged[0]
-
-
-def test_the_lean_step_trains_as_skorchs_own_step():
-    # skorch's train_step (closure, accumulator, notification) and the lean one, same seed:
-    # the same losses batch by batch and the same weights at the end.
-    X, y = _xy(40)
-    results = []
-    for lean in (True, False):
-        net = _TwoTerms(_Linear, max_epochs=2, batch_size=8, lr=0.1)
-        if not lean:
-            net.train_step = functools.partial(NeuralNet.train_step, net)
-        with torch_seed(0):
-            net.fit({"X": X}, y)
-        results.append(([b["train_loss"] for row in net.history for b in row["batches"]],
-                        net.module_.linear.weight.detach().clone()))
-    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
-    torch.testing.assert_close(results[0][1], results[1][1])
