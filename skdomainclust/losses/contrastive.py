@@ -36,7 +36,17 @@ def _check_2d(name, tensor):
         raise ValueError(f"{name} must be 2-D, got shape {tuple(tensor.shape)}.")
 
 
-def instance_contrastive_loss(q, k, bank, index, temperature=0.2):
+def _similarities(q, bank, given):
+    """``q @ bank.T`` (the bank never carries gradient), or the caller's copy of it."""
+    if given is None:
+        return q @ bank.detach().t()
+    if given.shape != (len(q), len(bank)):
+        raise ValueError(f"similarities must have shape {(len(q), len(bank))} (q rows, bank "
+                         f"rows), got {tuple(given.shape)}.")
+    return given
+
+
+def instance_contrastive_loss(q, k, bank, index, temperature=0.2, *, similarities=None):
     """InfoNCE of queries against their keys and the other rows of a memory bank.
 
     ``L = mean_i CE([q_i.k_i, {q_i.M_j}_{j != index_i}] / temperature, 0)``: the positive is
@@ -54,6 +64,10 @@ def instance_contrastive_loss(q, k, bank, index, temperature=0.2):
     index : LongTensor of shape (B,)
         Bank slot of each row.
     temperature : float, default=0.2
+    similarities : Tensor of shape (B, N) or None, default=None
+        ``q @ bank.T`` when the caller already has it (with ``q``'s gradient): UCDIR's step
+        computes it once for this loss and :func:`cluster_contrastive_loss`, the largest
+        product of the step. None computes it here.
 
     Returns
     -------
@@ -65,7 +79,7 @@ def instance_contrastive_loss(q, k, bank, index, temperature=0.2):
         raise ValueError(f"q and k must have one shape, got {tuple(q.shape)} and "
                          f"{tuple(k.shape)}.")
     positive = (q * k.detach()).sum(dim=1, keepdim=True)
-    negatives = q @ bank.detach().t()
+    negatives = _similarities(q, bank, similarities)
     rows = torch.arange(len(q), device=q.device)
     negatives = negatives.index_put((rows, index), negatives.new_tensor(float("-inf")))
     logits = torch.cat([positive, negatives], dim=1) / temperature
@@ -99,7 +113,7 @@ def prototype_confidence(k, prototypes, labels, temperature=0.2):
 
 
 def cluster_contrastive_loss(q, bank, bank_labels, labels, weights=None, temperature=0.2,
-                             n_clusters=None):
+                             n_clusters=None, *, similarities=None):
     """In-domain cluster-wise contrastive loss of UCDIR.
 
     For query ``i`` with cluster ``c_i`` and positives ``P_i = {j : bank_labels_j = c_i}``
@@ -127,6 +141,9 @@ def cluster_contrastive_loss(q, bank, bank_labels, labels, weights=None, tempera
     temperature : float, default=0.2
     n_clusters : int or None
         Number of clusters (None: inferred from the labels).
+    similarities : Tensor of shape (B, N) or None, default=None
+        ``q @ bank.T`` when the caller already has it (see
+        :func:`instance_contrastive_loss`). None computes it here.
 
     Returns
     -------
@@ -138,7 +155,7 @@ def cluster_contrastive_loss(q, bank, bank_labels, labels, weights=None, tempera
     bank = bank.detach()
     if n_clusters is None:
         n_clusters = int(torch.maximum(bank_labels.max(), labels.max())) + 1
-    logits = q @ bank.t() / temperature
+    logits = _similarities(q, bank, similarities) / temperature
     log_normaliser = torch.logsumexp(logits, dim=1)
     sums = torch.zeros((n_clusters, bank.shape[1]), dtype=bank.dtype, device=bank.device)
     sums.index_add_(0, bank_labels, bank)

@@ -220,7 +220,10 @@ class UCDIRNet(DomainNet):
             q_s, k_s, local_s = q[rows], k[rows], local[rows]
             queries.append(q_s)
             bank = module.bank(s)
-            inst = instance_contrastive_loss(q_s, k_s, bank, local_s, tau)
+            # One (B, N) product serves both losses of the domain (and one backward).
+            similarities = q_s @ bank.t()
+            inst = instance_contrastive_loss(q_s, k_s, bank, local_s, tau,
+                                             similarities=similarities)
             parts[f"inst_{name}"] = inst.detach()
             domain_loss = self.instance_weight * inst
             if clustered and weights["cluster"]:
@@ -229,7 +232,8 @@ class UCDIRNet(DomainNet):
                         > self.confidence_threshold)
                 cells = module.cells(s)
                 cw = cluster_contrastive_loss(q_s, bank, cells, cells[local_s], keep, tau,
-                                              n_clusters=module.max_cells(s))
+                                              n_clusters=module.max_cells(s),
+                                              similarities=similarities)
                 parts[f"cw_{name}"] = cw.detach()
                 parts[f"kept_{name}"] = keep.float().mean()
                 domain_loss = domain_loss + weights["cluster"] * cw

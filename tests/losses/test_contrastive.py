@@ -247,3 +247,36 @@ def test_distance_of_distance_gradient_matches_finite_differences(rng):
 def test_distance_of_distance_needs_the_same_number_of_prototypes(rng):
     with pytest.raises(ValueError, match="same number of clusters"):
         distance_of_distance_loss(_unit(rng, 3, 4), _unit(rng, 3, 4), _unit(rng, 2, 4))
+
+
+# -- one similarity product for both bank losses ---------------------------------------------
+
+
+def test_a_shared_similarity_product_gives_both_losses_and_their_gradient_unchanged(rng):
+    bank = _unit(rng, 12, 4)
+    k = _unit(rng, 5, 4)
+    index = torch.as_tensor([3, 7, 0, 11, 5])
+    bank_labels = torch.as_tensor(rng.integers(0, 3, 12))
+    weights = torch.as_tensor([1.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
+
+    def total(shared):
+        q = _unit(np.random.default_rng(1), 5, 4).requires_grad_(True)
+        similarities = q @ bank.t() if shared else None
+        loss = (instance_contrastive_loss(q, k, bank, index, 0.2, similarities=similarities)
+                + cluster_contrastive_loss(q, bank, bank_labels, bank_labels[index], weights,
+                                           0.2, similarities=similarities))
+        loss.backward()
+        return loss.item(), q.grad
+
+    (separate, grad_separate), (shared, grad_shared) = total(False), total(True)
+    assert shared == pytest.approx(separate, rel=1e-12)
+    torch.testing.assert_close(grad_shared, grad_separate)
+
+
+def test_a_similarity_product_of_the_wrong_shape_is_refused(rng):
+    q, k, bank = _unit(rng, 4, 3), _unit(rng, 4, 3), _unit(rng, 7, 3)
+    with pytest.raises(ValueError, match=r"shape \(4, 7\)"):
+        instance_contrastive_loss(q, k, bank, torch.arange(4), similarities=q @ q.t())
+    with pytest.raises(ValueError, match=r"shape \(4, 7\)"):
+        cluster_contrastive_loss(q, bank, torch.zeros(7, dtype=torch.long),
+                                 torch.zeros(4, dtype=torch.long), similarities=q @ q.t())
