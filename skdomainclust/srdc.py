@@ -183,6 +183,9 @@ class SRDCEpochSetup(Callback):
     6. The epoch's ``lambda_e`` (0 during the first ``warmup_epochs``, then the ramp over the
        remaining epochs) and learning rates (``lr * dao(e) * group factor``).
 
+    Steps 1-5 are skipped for a net with the target terms, the feature terms and the source
+    weights all off, which uses none of their outputs.
+
     The training rows are held only while training, so they never travel with the model.
     """
 
@@ -210,9 +213,19 @@ class SRDCEpochSetup(Callback):
             group["lr_factor"] = self.centre_lr_factor if is_centre else 1.0
 
     def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1
+        # Steps 1-5 feed the target and feature terms and the source weights; a net with all
+        # three off (the source classifier alone, as in the input-dropout probes) uses none of
+        # them, and skipping them changes nothing it learns (no random draw is made there).
+        if net.target_clustering or net.feature_clustering or net.source_weighting:
+            net.history.record("kmeans_agreement", self._cluster(net, epoch))
+        self._schedule(net, epoch)
+
+    def _cluster(self, net, epoch):
+        """Steps 1-5; returns the share of target rows whose k-means cluster is the
+        classifier's argmax."""
         state = net.srdc_state_
         module = net.module_
-        epoch = len(net.history) - 1
         k = module.classifier.out_features
         was_training = module.training
         module.eval()
@@ -242,6 +255,11 @@ class SRDCEpochSetup(Callback):
                 state["weights"][state["source"]] = source_weights(z1_s, y_s, tgt1)
             agreement = float((labels == logits_t.argmax(dim=1)).float().mean())
         module.train(was_training)
+        return agreement
+
+    def _schedule(self, net, epoch):
+        """Step 6: the epoch's ``lambda_e`` and learning rates."""
+        state = net.srdc_state_
         warmup = min(self.warmup_epochs, net.max_epochs - 1)
         state["lambda"] = (srdc_lambda(epoch - warmup, net.max_epochs - warmup)
                            if epoch >= warmup else 0.0)
@@ -249,7 +267,6 @@ class SRDCEpochSetup(Callback):
         for group in net.optimizer_.param_groups:
             group["lr"] = net.lr * factor * group.get("lr_factor", 1.0)
         net.history.record("lambda", state["lambda"])
-        net.history.record("kmeans_agreement", agreement)
 
     def on_train_end(self, net, **kwargs):
         net.srdc_state_ = None

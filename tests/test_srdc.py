@@ -70,6 +70,37 @@ def test_history_records_lambda_ramp_and_lr_schedule(blobs):
     assert all(0.0 <= a <= 1.0 for a in agreement)
 
 
+def test_the_source_classifier_alone_skips_the_clustering_and_learns_the_same(blobs,
+                                                                                monkeypatch):
+    # The input-dropout probes train with every target-side term off: the per-epoch
+    # clustering is skipped, and forcing it back changes nothing the net learns.
+    from skdomainclust.srdc import SRDCEpochSetup
+
+    X, y, sd = blobs
+    alone = dict(FAST, target_clustering=False, feature_clustering=False,
+                 source_weighting=False)
+    calls = []
+    cluster = SRDCEpochSetup._cluster
+
+    def counted(self, net, epoch):
+        calls.append(epoch)
+        return cluster(self, net, epoch)
+
+    monkeypatch.setattr(SRDCEpochSetup, "_cluster", counted)
+    skipped = SRDCAdapter(**alone).fit(X, y, sample_domain=sd)
+    assert calls == [] and "kmeans_agreement" not in skipped.net_.history[-1]
+
+    def always(self, net, **kwargs):
+        epoch = len(net.history) - 1
+        net.history.record("kmeans_agreement", self._cluster(net, epoch))
+        self._schedule(net, epoch)
+
+    monkeypatch.setattr(SRDCEpochSetup, "on_epoch_begin", always)
+    forced = SRDCAdapter(**alone).fit(X, y, sample_domain=sd)
+    assert calls == list(range(FAST["max_epochs"]))
+    np.testing.assert_array_equal(forced.predict_proba(X), skipped.predict_proba(X))
+
+
 def test_centres_and_weights_are_reinitialised_every_epoch(blobs, monkeypatch):
     """At each epoch start the centres become the midpoint of the target k-means centres and
     the source class means, and the source weights the cosines to the k-means centres; both
