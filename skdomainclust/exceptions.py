@@ -1,6 +1,6 @@
 """Exceptions raised by skdomainclust."""
 
-__all__ = ["DivergenceError", "DomainInferenceWarning"]
+__all__ = ["DivergenceError", "DomainInferenceWarning", "GeometryDisagreementWarning"]
 
 
 class DivergenceError(FloatingPointError):
@@ -21,4 +21,17 @@ class DomainInferenceWarning(UserWarning):
     then a labelled source row, trained on), and when a target scorer gets no
     ``sample_domain`` and no masked label (every row is then scored, source rows included).
     Pass ``sample_domain`` (target rows ``< 0``), or mark the target rows with ``y == -1``.
+    """
+
+
+class GeometryDisagreementWarning(UserWarning):
+    """A fitted clustering agrees little with the structure the target rows already have.
+
+    Raised by :class:`~skdomainclust.CCNClusterer` when its clusters and k-means on the
+    target's own input features (same number of clusters) share little information
+    (``geometry_agreement_``, an NMI, below 0.5). Either the learned pair similarity does
+    not transfer to these rows (too few or too different auxiliary classes: G fitted on
+    scikit-learn's digits 0-4 clusters digits 5-9 at 42 % where k-means reaches 89 %), or the
+    input features carry little class structure (raw pixels of new characters, where G is
+    what makes clustering possible). The message says which remedy to try.
     """

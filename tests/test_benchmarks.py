@@ -341,3 +341,28 @@ def test_overhead_loops_train_the_same_network():
     bare.epoch()
     ours.epoch()
     assert len(ours.clf.net_.history) == history + 1  # one skorch epoch per call
+
+
+def test_ccn_digits_tasks_split_by_class_and_mask_the_target():
+    from benchmarks.methods import discover
+    from benchmarks.registry import Method, Outcome
+    from benchmarks.run import run_one
+
+    tasks = {name: task for name, task in discover()[1].items()
+             if task.family == "ccn_digits"}
+    assert sorted(tasks) == ["ccn_digits:0-4->5-9", "ccn_digits:5-9->0-4"]
+    seen = []
+
+    def spy(task, X, y, sample_domain, seed):
+        seen.append((y.copy(), sample_domain.copy()))
+        return Outcome(labels=np.zeros(int((sample_domain < 0).sum()), dtype=int))
+
+    for name, task in tasks.items():
+        X, y, sample_domain = task.load()
+        auxiliary = {0, 1, 2, 3, 4} if name.startswith("ccn_digits:0-4") else {5, 6, 7, 8, 9}
+        assert set(y[sample_domain >= 0]) == auxiliary
+        assert set(y[sample_domain < 0]) == set(range(10)) - auxiliary
+        assert task.n_classes == 5 and len(X) == len(y) == 1797
+        run_one(Method("spy", spy, {}), task, 0, (X, y, sample_domain))
+        y_seen, domains_seen = seen[-1]
+        assert np.all(y_seen[domains_seen < 0] == -1)

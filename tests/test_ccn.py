@@ -1,6 +1,7 @@
 """CCN: PairwiseSimilarity, CCNClusterer and CCNAdapter (the shared suite runs via ``_cases``)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from sklearn.frozen import FrozenEstimator
 from skdomainclust import CCNAdapter, CCNClusterer, PairwiseSimilarity
 from skdomainclust._net import DomainDataset, SourceTargetIterator
 from skdomainclust.ccn import ClassBalancedIterator, n_clusters_estimate
+from skdomainclust.ccn._geometry import SameInputCluster, geometry_agreement, input_clusters
+from skdomainclust.exceptions import GeometryDisagreementWarning
 from skdomainclust.metrics import cluster_accuracy
 from skdomainclust.nn.convnet import ConvNet
 
@@ -305,3 +308,60 @@ def test_adapter_needs_labels_and_target():
         CCNAdapter(max_epochs=1).fit(X[sd >= 0], y[sd >= 0], sample_domain=sd[sd >= 0])
     with pytest.raises(ValueError, match="[Nn]o labelled source rows"):
         CCNAdapter(max_epochs=1).fit(X, np.full_like(y, -1), sample_domain=sd)
+
+
+# -- the target's own geometry -----------------------------------------------------------------
+
+
+def _everything_similar(X_batch):
+    """A G that does not transfer, the way one fitted on too few classes fails: it joins
+    every target class into one."""
+    return np.ones((len(X_batch), len(X_batch)), dtype=np.float32)
+
+
+def test_input_clusters_recover_blobs_and_are_seeded():
+    X, y = _blobs(n_classes=5, n_per_class=30)
+    labels = input_clusters(X, 5, seed=3, device="cpu")
+    assert labels.dtype == torch.long and labels.shape == (len(X),)
+    assert cluster_accuracy(y, labels.numpy()) == 1.0
+    torch.testing.assert_close(labels, input_clusters(X, 5, seed=3, device="cpu"))
+    assert geometry_agreement(labels, y) == pytest.approx(1.0)
+
+
+def test_same_input_cluster_keeps_similar_pairs_inside_input_clusters():
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    source = SameInputCluster(lambda X_seen, X_raw, rows: torch.ones(len(rows), len(rows)),
+                              labels)
+    rows = torch.tensor([4, 0, 1, 2])
+    X = torch.zeros(4, 3)
+    expected = torch.tensor([[1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]],
+                            dtype=torch.float32)
+    torch.testing.assert_close(source(X, X, rows), expected)
+
+
+def test_clusterer_warns_when_it_strays_from_the_input_geometry():
+    X, y = _blobs(n_classes=6, n_per_class=40)
+    kwargs = dict(n_clusters=6, loss="mcl", hidden_dims=(32,), max_epochs=100, lr=3e-3,
+                  random_state=0)
+    with pytest.warns(GeometryDisagreementWarning, match="geometry='kmeans'"):
+        weak = CCNClusterer(similarity=_everything_similar, **kwargs).fit(X)
+    assert weak.geometry_agreement_ < 0.5
+    assert cluster_accuracy(y, weak.labels_) < 0.5  # G joined the classes; f followed it
+    # The remedy: G's pairs only inside the input's k-means clusters.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeometryDisagreementWarning)
+        bounded = CCNClusterer(similarity=_everything_similar, geometry="kmeans",
+                               **kwargs).fit(X)
+    assert bounded.geometry_agreement_ > 0.9
+    assert cluster_accuracy(y, bounded.labels_) > 0.95
+
+
+def test_clusterer_with_a_transferring_g_does_not_warn(cross_task):
+    G, X, y = cross_task
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeometryDisagreementWarning)
+        model = CCNClusterer(n_clusters=6, similarity=G, hidden_dims=(64,), max_epochs=30,
+                             lr=3e-3, random_state=0).fit(X)
+    assert model.geometry_agreement_ > 0.9
+    # The check draws from its own generator: the clustering is the one it was before.
+    assert cluster_accuracy(y, model.labels_) > 0.9

@@ -16,6 +16,11 @@ alphabet: ACC, NMI, and for K = 100 the estimate NDC (``n_clusters_estimated``) 
 Published (paper, KCL): ACC 82.4 % (K true) / 78.1 % (K = 100), NMI 0.889 / 0.874, ADif 6.35;
 the L2C code's per-alphabet numbers (``REFERENCE_RESULTS.md`` section 4) are the reference rows.
 
+Cross-task with few auxiliary classes (``ccn_digits``): scikit-learn's 8x8 digits, G fitted
+on five digits with ``PairwiseSimilarity()``'s defaults, the other five clustered with K = 5 by
+``CCNClusterer``'s defaults (``geometry=None``) and with ``geometry="kmeans"``, beside k-means
+on the same rows. Each row records ``geometry_agreement`` and whether ``fit`` warned.
+
 Cross-domain (the standard ``surf``, ``digits`` and ``office31`` tasks): ``CCNAdapter`` as CCN+
 (source cross-entropy + LCO on the target with G fitted on the source labels), CCN++
 (``adversarial=True``) and DANN (the same network with ``cluster_weight=0,
@@ -31,12 +36,14 @@ import hashlib
 import os
 import re
 import time
+import warnings
 
 import numpy as np
 from sklearn.cluster import KMeans
 
 from skdomainclust import CCNAdapter, CCNClusterer, PairwiseSimilarity
-from skdomainclust.datasets import get_data_home, load_omniglot
+from skdomainclust.datasets import get_data_home, load_omniglot, make_digits_shift
+from skdomainclust.exceptions import GeometryDisagreementWarning
 from skdomainclust.nn.convnet import ConvNet
 
 from .. import cache
@@ -115,7 +122,28 @@ def _omniglot_tasks():
             for name, size in zip(names, sizes)]
 
 
-TASKS = _omniglot_tasks()
+def _digits_cross_task_loader(auxiliary):
+    def load():
+        digits = make_digits_shift(domains=("original",))
+        source = np.isin(digits.y, auxiliary)
+        order = np.r_[np.flatnonzero(source), np.flatnonzero(~source)]
+        sample_domain = np.where(source[order], 0, -1).astype(np.int64)
+        return digits.X[order], digits.y[order], sample_domain
+
+    return load
+
+
+def _digits_cross_task_tasks():
+    """scikit-learn's 8x8 digits split by class: G learns on five digits, the other five are
+    clustered (K = 5), both ways round. Few auxiliary classes: the case where G does not
+    transfer and the target's own geometry (k-means 89 %) is the answer to beat."""
+    halves = {"0-4": (0, 1, 2, 3, 4), "5-9": (5, 6, 7, 8, 9)}
+    return [Task(name=f"ccn_digits:{a}->{b}", family="ccn_digits",
+                 load=_digits_cross_task_loader(halves[a]), n_classes=5)
+            for a, b in (("0-4", "5-9"), ("5-9", "0-4"))]
+
+
+TASKS = _omniglot_tasks() + _digits_cross_task_tasks()
 
 # -- Omniglot configuration --------------------------------------------------------------------
 
@@ -239,6 +267,34 @@ def run_kmeans_pixels(task, X, y, sample_domain, seed):
     return Outcome(labels=KMeans(task.n_classes, n_init=10, random_state=seed).fit_predict(pixels))
 
 
+# -- cross-task on scikit-learn's digits ---------------------------------------------------------
+
+
+def _run_digits_cross_task(geometry):
+    def run(task, X, y, sample_domain, seed):
+        target = sample_domain < 0
+        G = PairwiseSimilarity(random_state=seed).fit(X[~target], y[~target])
+        model = CCNClusterer(n_clusters=task.n_classes, similarity=G, geometry=geometry,
+                             random_state=seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GeometryDisagreementWarning)
+            model.fit(X[target])
+        warned = any(issubclass(w.category, GeometryDisagreementWarning) for w in caught)
+        return Outcome(labels=model.labels_, metrics={
+            "geometry_agreement": round(model.geometry_agreement_, 4), "warned": warned})
+
+    run.__doc__ = (f"PairwiseSimilarity() on the auxiliary digits, then CCNClusterer(K=5, "
+                   f"geometry={geometry!r}) with the defaults otherwise.")
+    return _cpu_timed(run)
+
+
+def run_kmeans_target(task, X, y, sample_domain, seed):
+    """k-means with the true K on the target rows as given (n_init=10)."""
+    target = sample_domain < 0
+    return Outcome(labels=KMeans(task.n_classes, n_init=10, random_state=seed).fit_predict(
+        X[target]))
+
+
 # -- cross-domain ------------------------------------------------------------------------------
 
 #: CCNAdapter on feature vectors (SURF 800-d, digits 256-d): the source-only baseline's MLP
@@ -274,6 +330,7 @@ def _run_adapter(cluster_weight, adversarial):
 
 
 OMNIGLOT = ["ccn_omniglot"]
+DIGITS_CROSS_TASK = ["ccn_digits"]
 CROSS_DOMAIN = ["surf", "digits", "office31"]
 QUICK_OMNIGLOT = ["ccn_omniglot:Angelic", "ccn_omniglot:Gurmukhi"]
 QUICK_CROSS = ["surf:amazon->webcam", "surf:caltech->dslr", "digits:mnist->usps"]
@@ -289,6 +346,12 @@ METHODS = [
            {"quick": QUICK_OMNIGLOT, "full": OMNIGLOT}),
     Method("CCN (MCL, K=true)", _run_omniglot("mcl", "true"), {"full": OMNIGLOT}),
     Method("CCN (MCL, K=100)", _run_omniglot("mcl", 100), {"full": OMNIGLOT}),
+    Method("k-means (target, true K) [cross-task]", _cpu_timed(run_kmeans_target),
+           {"quick": DIGITS_CROSS_TASK, "full": DIGITS_CROSS_TASK}, baseline=True),
+    Method("CCN (defaults, K=true)", _run_digits_cross_task(None),
+           {"quick": DIGITS_CROSS_TASK, "full": DIGITS_CROSS_TASK}),
+    Method("CCN (geometry=kmeans, K=true)", _run_digits_cross_task("kmeans"),
+           {"quick": DIGITS_CROSS_TASK, "full": DIGITS_CROSS_TASK}),
     Method("CCN+ (CCNAdapter)", _run_adapter(1.0, False),
            {"quick": QUICK_CROSS, "full": CROSS_DOMAIN}, labels_are_classes=True),
     Method("CCN++ (CCNAdapter, adversarial)", _run_adapter(1.0, True),

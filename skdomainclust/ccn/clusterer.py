@@ -6,13 +6,22 @@ estimator and NDC, its estimate of the number of clusters.
 """
 
 import functools
+import warnings
 
 import numpy as np
 from sklearn.base import ClusterMixin
 
 from .._base import DeepDomainEstimator, fit_context
 from .._contract import MASK_LABEL
-from .._params import COMMON_CONSTRAINTS, Fractions, positive_int, positive_real
+from .._net import seed_from_random_state
+from .._params import COMMON_CONSTRAINTS, Fractions, StrOptions, positive_int, positive_real
+from ..exceptions import GeometryDisagreementWarning
+from ._geometry import (
+    GEOMETRY_WARNING_BELOW,
+    SameInputCluster,
+    geometry_agreement,
+    input_clusters,
+)
 from ._network import NETWORK_CONSTRAINTS, CCNNet, ClusterModule, resolve_similarity
 from ._training import StepSchedule, build_augment, step_decay
 from .similarity import AUGMENT_CONSTRAINT
@@ -93,6 +102,14 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         the fitted G is never modified); G sees the augmented batch. "adapt": its statistics
         are re-estimated once on all target rows, then G scores each batch's pairs from cached
         embeddings (G runs once, not every step). "frozen": G's own statistics, cached likewise.
+    geometry : {None, "kmeans"}, default=None
+        None: the pair targets are G's. "kmeans": a pair counts as similar only when G says
+        so *and* k-means on the target's input rows (``n_clusters`` clusters) puts both rows
+        in one cluster, so G may split the input's clusters but never join two. The remedy
+        when G does not transfer to the target (see ``geometry_agreement_``): G fitted on
+        scikit-learn's digits 0-4 clusters digits 5-9 at 42 % with ``None``, k-means at 89 %;
+        meant for a known K and input features with class structure (pretrained embeddings),
+        not raw pixels.
     hidden_dims : tuple of int, default=(512, 256)
         Hidden widths of the default MLP encoder (ignored when ``encoder`` is given).
     encoder : None, nn.Module class or instance, default=None
@@ -132,6 +149,13 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         classes when it is None).
     n_clusters_estimated_ : int
         NDC on the target rows: clusters holding at least ``n_target / n_clusters_`` rows.
+    geometry_agreement_ : float
+        NMI between ``labels_`` and k-means (``n_clusters_`` clusters) on the target's input
+        rows: how much of the structure the input already has the clustering kept. Below
+        0.5 ``fit`` warns (:class:`~skdomainclust.exceptions.GeometryDisagreementWarning`):
+        G may not transfer to these rows, and k-means or ``geometry="kmeans"`` may do better.
+        Low values are expected when the input carries little class structure (raw pixels of
+        unseen classes), where G is what makes clustering possible.
     similarity_ : PairwiseSimilarity or None
         The G used (fitted here or given); None for a callable.
     net_ : skorch.NeuralNet
@@ -171,10 +195,12 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         "margin": [positive_real()],
         "augment": AUGMENT_CONSTRAINT,
         "lr_decay_at": [Fractions()],
+        "geometry": [None, StrOptions({"kmeans"})],
     }
 
     def __init__(self, n_clusters=None, similarity=None, loss="kcl", margin=2.0,
-                 similarity_bn="batch", hidden_dims=(512, 256), encoder=None, dropout=0.0,
+                 similarity_bn="batch", geometry=None, hidden_dims=(512, 256), encoder=None,
+                 dropout=0.0,
                  augment="auto", optimizer="adam", lr=1e-3, lr_decay_at=(2 / 3,),
                  weight_decay=0.0, max_epochs=100, batch_size=100, device="auto",
                  random_state=None, verbose=0):
@@ -183,6 +209,7 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         self.loss = loss
         self.margin = margin
         self.similarity_bn = similarity_bn
+        self.geometry = geometry
         self.hidden_dims = hidden_dims
         self.encoder = encoder
         self.dropout = dropout
@@ -223,6 +250,10 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
                              "to cluster.")
         with self._training_context():
             source, self.similarity_ = resolve_similarity(self, data, X_target)
+            input_labels = input_clusters(X_target, n_outputs, device=self.device_,
+                                          seed=seed_from_random_state(self.random_state))
+            if self.geometry == "kmeans":
+                source = SameInputCluster(source, input_labels)
             encoder, width = self._build_encoder(X_target.shape[1:])
             self.net_ = self._make_net(
                 CCNNet, ClusterModule,
@@ -247,7 +278,21 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         self.labels_[target] = target_labels
         self.n_clusters_ = n_outputs
         self.n_clusters_estimated_ = n_clusters_estimate(target_labels, n_outputs)
+        self.geometry_agreement_ = geometry_agreement(input_labels, target_labels)
+        if self.geometry_agreement_ < GEOMETRY_WARNING_BELOW:
+            self._warn_geometry()
         return self
+
+    def _warn_geometry(self):
+        remedy = ("compare with KMeans on these rows" if self.geometry == "kmeans" else
+                  "compare with KMeans on these rows, or refit with geometry='kmeans'")
+        warnings.warn(
+            f"{type(self).__name__}: the clusters agree little with k-means on the target's "
+            f"own features (geometry_agreement_={self.geometry_agreement_:.2f}, NMI with "
+            f"{self.n_clusters_} clusters). If these features carry class structure "
+            "(pretrained embeddings), the pair similarity G probably does not transfer to "
+            f"these rows: {remedy}. With raw pixels of unseen classes this is expected.",
+            GeometryDisagreementWarning, stacklevel=4)
 
     def _n_outputs(self, data):
         """``n_clusters``, or the number of labelled source classes when it is None."""
