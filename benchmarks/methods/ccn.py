@@ -244,7 +244,8 @@ def _run_omniglot(loss, k):
         model.fit(X[target])
         ndc = model.n_clusters_estimated_
         metrics = {"n_clusters_estimated": ndc, "n_clusters_true": task.n_classes,
-                   "ndc_abs_error": abs(ndc - task.n_classes), **g_timings}
+                   "ndc_abs_error": abs(ndc - task.n_classes),
+                   "geometry_agreement": round(model.geometry_agreement_, 4), **g_timings}
         return Outcome(labels=model.labels_, metrics=metrics)  # fitted on the target rows only
 
     run.__doc__ = (f"CCNClusterer(loss={loss!r}, n_clusters={k}) with the Omniglot settings, "
