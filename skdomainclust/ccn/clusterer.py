@@ -106,10 +106,11 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         None: the pair targets are G's. "kmeans": a pair counts as similar only when G says
         so *and* k-means on the target's input rows (``n_clusters`` clusters) puts both rows
         in one cluster, so G may split the input's clusters but never join two. The remedy
-        when G does not transfer to the target (see ``geometry_agreement_``): G fitted on
-        scikit-learn's digits 0-4 clusters digits 5-9 at 42 % with ``None``, k-means at 89 %;
-        meant for a known K and input features with class structure (pretrained embeddings),
-        not raw pixels.
+        when G does not transfer to the target (see ``geometry_agreement_``): with G fitted
+        on five of scikit-learn's digits and the other five clustered (K = 5, both ways
+        round, seeds 0-2), ``None`` averages 47 %, ``"kmeans"`` 89 % and k-means 89 %.
+        Meant for a known K and input features with class structure (pretrained
+        embeddings), not raw pixels.
     hidden_dims : tuple of int, default=(512, 256)
         Hidden widths of the default MLP encoder (ignored when ``encoder`` is given).
     encoder : None, nn.Module class or instance, default=None
