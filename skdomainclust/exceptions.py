@@ -27,11 +27,12 @@ class DomainInferenceWarning(UserWarning):
 class GeometryDisagreementWarning(UserWarning):
     """A fitted clustering agrees little with the structure the target rows already have.
 
-    Raised by :class:`~skdomainclust.CCNClusterer` when its clusters and k-means on the
-    target's own input features (same number of clusters) share little information
-    (``geometry_agreement_``, an NMI, below 0.5). Either the learned pair similarity does
-    not transfer to these rows (too few or too different auxiliary classes: G fitted on
-    scikit-learn's digits 0-4 clusters digits 5-9 at 42 % where k-means reaches 89 %), or the
-    input features carry little class structure (raw pixels of new characters, where G is
-    what makes clustering possible). The message says which remedy to try.
+    Raised by :class:`~skdomainclust.CCNClusterer` when k-means on the target's own input
+    features gives a partition that is stable across seeds (``geometry_stability_``, an
+    ARI, at least 0.5) and the fitted clusters share little information with it
+    (``geometry_agreement_``, an NMI, below 0.5): the features hold structure the
+    clustering does not follow, and k-means may score better on these rows. For CCN this is
+    the sign of a similarity network that does not transfer (G fitted on scikit-learn's
+    digits 0-4 clusters digits 5-9 at 42 % where k-means reaches 89 %). The message names
+    the remedy to try; see ``skdomainclust._geometry`` for the measured thresholds.
     """

@@ -10,9 +10,10 @@ from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 
 from skdomainclust import CCNAdapter, CCNClusterer, PairwiseSimilarity
+from skdomainclust._geometry import geometry_agreement, input_geometry
 from skdomainclust._net import DomainDataset, SourceTargetIterator
 from skdomainclust.ccn import ClassBalancedIterator, n_clusters_estimate
-from skdomainclust.ccn._geometry import SameInputCluster, geometry_agreement, input_clusters
+from skdomainclust.ccn._network import SameInputCluster
 from skdomainclust.exceptions import GeometryDisagreementWarning
 from skdomainclust.metrics import cluster_accuracy
 from skdomainclust.nn.convnet import ConvNet
@@ -319,13 +320,17 @@ def _everything_similar(X_batch):
     return np.ones((len(X_batch), len(X_batch)), dtype=np.float32)
 
 
-def test_input_clusters_recover_blobs_and_are_seeded():
+def test_input_geometry_recovers_blobs_is_seeded_and_tells_structure_from_noise():
     X, y = _blobs(n_classes=5, n_per_class=30)
-    labels = input_clusters(X, 5, seed=3, device="cpu")
+    labels, stability = input_geometry(X, 5, seed=3, device="cpu")
     assert labels.dtype == torch.long and labels.shape == (len(X),)
     assert cluster_accuracy(y, labels.numpy()) == 1.0
-    torch.testing.assert_close(labels, input_clusters(X, 5, seed=3, device="cpu"))
+    assert stability == pytest.approx(1.0)
+    again, _ = input_geometry(X, 5, seed=3, device="cpu")
+    torch.testing.assert_close(labels, again)
     assert geometry_agreement(labels, y) == pytest.approx(1.0)
+    noise = np.random.default_rng(0).normal(size=(150, 8)).astype(np.float32)
+    assert input_geometry(noise, 5, seed=3, device="cpu")[1] < 0.5  # no clusters to find
 
 
 def test_same_input_cluster_keeps_similar_pairs_inside_input_clusters():
@@ -343,9 +348,10 @@ def test_clusterer_warns_when_it_strays_from_the_input_geometry():
     X, y = _blobs(n_classes=6, n_per_class=40)
     kwargs = dict(n_clusters=6, loss="mcl", hidden_dims=(32,), max_epochs=100, lr=3e-3,
                   random_state=0)
-    with pytest.warns(GeometryDisagreementWarning, match="geometry='kmeans'"):
+    with pytest.warns(GeometryDisagreementWarning, match="geometry='kmeans'") as record:
         weak = CCNClusterer(similarity=_everything_similar, **kwargs).fit(X)
-    assert weak.geometry_agreement_ < 0.5
+    assert record[0].filename == __file__  # points at the caller's fit
+    assert weak.geometry_agreement_ < 0.5 and weak.geometry_stability_ > 0.9
     assert cluster_accuracy(y, weak.labels_) < 0.5  # G joined the classes; f followed it
     # The remedy: G's pairs only inside the input's k-means clusters.
     with warnings.catch_warnings():
@@ -356,6 +362,17 @@ def test_clusterer_warns_when_it_strays_from_the_input_geometry():
     assert cluster_accuracy(y, bounded.labels_) > 0.95
 
 
+def test_clusterer_on_features_without_structure_does_not_warn():
+    # Raw pixels of new characters: the input's k-means is not reproducible, so a clustering
+    # that departs from it is no sign of a G that fails (Omniglot's case).
+    X = np.random.default_rng(1).normal(size=(240, 8)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeometryDisagreementWarning)
+        model = CCNClusterer(n_clusters=6, similarity=_everything_similar, hidden_dims=(16,),
+                             max_epochs=3, random_state=0).fit(X)
+    assert model.geometry_stability_ < 0.5
+
+
 def test_clusterer_with_a_transferring_g_does_not_warn(cross_task):
     G, X, y = cross_task
     with warnings.catch_warnings():
@@ -363,5 +380,5 @@ def test_clusterer_with_a_transferring_g_does_not_warn(cross_task):
         model = CCNClusterer(n_clusters=6, similarity=G, hidden_dims=(64,), max_epochs=30,
                              lr=3e-3, random_state=0).fit(X)
     assert model.geometry_agreement_ > 0.9
-    # The check draws from its own generator: the clustering is the one it was before.
+    # The check draws from its own generators: the clustering is the one it was before.
     assert cluster_accuracy(y, model.labels_) > 0.9

@@ -19,7 +19,8 @@ the L2C code's per-alphabet numbers (``REFERENCE_RESULTS.md`` section 4) are the
 Cross-task with few auxiliary classes (``ccn_digits``): scikit-learn's 8x8 digits, G fitted
 on five digits with ``PairwiseSimilarity()``'s defaults, the other five clustered with K = 5 by
 ``CCNClusterer``'s defaults (``geometry=None``) and with ``geometry="kmeans"``, beside k-means
-on the same rows. Each row records ``geometry_agreement`` and whether ``fit`` warned.
+on the same rows. Each row records ``geometry_agreement``, ``geometry_stability`` and whether
+``fit`` warned.
 
 Cross-domain (the standard ``surf``, ``digits`` and ``office31`` tasks): ``CCNAdapter`` as CCN+
 (source cross-entropy + LCO on the target with G fitted on the source labels), CCN++
@@ -245,7 +246,8 @@ def _run_omniglot(loss, k):
         ndc = model.n_clusters_estimated_
         metrics = {"n_clusters_estimated": ndc, "n_clusters_true": task.n_classes,
                    "ndc_abs_error": abs(ndc - task.n_classes),
-                   "geometry_agreement": round(model.geometry_agreement_, 4), **g_timings}
+                   "geometry_agreement": round(model.geometry_agreement_, 4),
+                   "geometry_stability": round(model.geometry_stability_, 4), **g_timings}
         return Outcome(labels=model.labels_, metrics=metrics)  # fitted on the target rows only
 
     run.__doc__ = (f"CCNClusterer(loss={loss!r}, n_clusters={k}) with the Omniglot settings, "
@@ -282,7 +284,8 @@ def _run_digits_cross_task(geometry):
             model.fit(X[target])
         warned = any(issubclass(w.category, GeometryDisagreementWarning) for w in caught)
         return Outcome(labels=model.labels_, metrics={
-            "geometry_agreement": round(model.geometry_agreement_, 4), "warned": warned})
+            "geometry_agreement": round(model.geometry_agreement_, 4),
+            "geometry_stability": round(model.geometry_stability_, 4), "warned": warned})
 
     run.__doc__ = (f"PairwiseSimilarity() on the auxiliary digits, then CCNClusterer(K=5, "
                    f"geometry={geometry!r}) with the defaults otherwise.")

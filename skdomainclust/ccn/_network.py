@@ -27,7 +27,8 @@ from ..nn.views import IdentityView
 from ._training import TrainingNet
 from .similarity import PairwiseSimilarity, _prepared_embeddings
 
-__all__ = ["CCNNet", "ClusterModule", "NETWORK_CONSTRAINTS", "resolve_similarity"]
+__all__ = ["CCNNet", "ClusterModule", "NETWORK_CONSTRAINTS", "SameInputCluster",
+           "resolve_similarity"]
 
 #: Constraints of the parameters the clustering estimators share.
 NETWORK_CONSTRAINTS = {
@@ -113,6 +114,24 @@ class _CallableSimilarity:
         if not torch.isfinite(simi).all() or simi.min() < 0 or simi.max() > 1:
             raise ValueError("similarity(X_batch) must return values in [0, 1].")
         return simi.to(X_seen.dtype)
+
+
+class SameInputCluster:
+    """Pairs count as similar only inside one input cluster (``geometry="kmeans"``).
+
+    ``s_ij = G_ij * 1[c_i == c_j]`` with ``c`` the k-means labels of the target's input rows:
+    G may still split an input cluster, never join two (the way a G that does not transfer
+    fails).
+    """
+
+    def __init__(self, source, input_labels):
+        self.source = source
+        self.input_labels = input_labels
+
+    def __call__(self, X_seen, X_raw, rows):
+        clusters = self.input_labels[rows]
+        same = (clusters[:, None] == clusters[None, :]).to(X_seen.dtype)
+        return self.source(X_seen, X_raw, rows) * same
 
 
 def _unwrap_similarity(similarity):
