@@ -36,6 +36,7 @@ NETWORK_CONSTRAINTS = {
     "similarity": [None, callable, HasMethods(["fit"])],
     "loss": [StrOptions({"kcl", "mcl"})],
     "similarity_bn": [StrOptions({"batch", "adapt", "frozen"})],
+    "geometry": [None, StrOptions({"kmeans"})],
 }
 
 

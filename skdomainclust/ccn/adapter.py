@@ -10,7 +10,8 @@ from sklearn.base import ClassifierMixin
 
 from .._base import DeepDomainEstimator, EmbeddingTransformerMixin, TargetAccuracyMixin, fit_context
 from .._contract import MASK_LABEL
-from .._net import SourceTargetIterator
+from .._geometry import input_geometry
+from .._net import SourceTargetIterator, seed_from_random_state
 from .._params import (
     COMMON_CONSTRAINTS,
     Widths,
@@ -19,7 +20,13 @@ from .._params import (
     positive_real,
 )
 from ..nn import dann_lr_factor
-from ._network import NETWORK_CONSTRAINTS, CCNNet, ClusterModule, resolve_similarity
+from ._network import (
+    NETWORK_CONSTRAINTS,
+    CCNNet,
+    ClusterModule,
+    SameInputCluster,
+    resolve_similarity,
+)
 from ._training import StepSchedule
 
 __all__ = ["CCNAdapter"]
@@ -57,6 +64,12 @@ class CCNAdapter(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin
         Weight of the clustering term (the paper: 1).
     similarity_bn : {"batch", "adapt", "frozen"}, default="batch"
         G's batch-norm on the target rows (see :class:`CCNClusterer`).
+    geometry : {None, "kmeans"}, default=None
+        None: the target pairs' targets are G's. "kmeans": a target pair counts as similar
+        only when G says so and k-means on the target's input rows (one cluster per class)
+        puts both in one cluster (see :class:`CCNClusterer`). For input features whose
+        k-means is stable across seeds (pretrained embeddings); not for bag-of-words or raw
+        pixels, where that partition is noise.
     adversarial : bool, default=False
         Add the domain-adversarial branch (CCN++).
     adversarial_weight : float, default=1.0
@@ -120,7 +133,8 @@ class CCNAdapter(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin
     }
 
     def __init__(self, similarity=None, loss="kcl", margin=2.0, cluster_weight=1.0,
-                 similarity_bn="batch", adversarial=False, adversarial_weight=1.0,
+                 similarity_bn="batch", geometry=None, adversarial=False,
+                 adversarial_weight=1.0,
                  domain_hidden_dims=(1024, 1024), hidden_dims=(256,), encoder=None, dropout=0.2,
                  optimizer="adam", lr=1e-3, momentum=0.9, weight_decay=1e-4, max_epochs=50,
                  source_batch_size=32, target_batch_size=96, device="auto", random_state=None,
@@ -130,6 +144,7 @@ class CCNAdapter(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin
         self.margin = margin
         self.cluster_weight = cluster_weight
         self.similarity_bn = similarity_bn
+        self.geometry = geometry
         self.adversarial = adversarial
         self.adversarial_weight = adversarial_weight
         self.domain_hidden_dims = domain_hidden_dims
@@ -179,6 +194,11 @@ class CCNAdapter(TargetAccuracyMixin, ClassifierMixin, EmbeddingTransformerMixin
             similarity, self.similarity_ = (
                 resolve_similarity(self, data, data.X[target]) if self.cluster_weight
                 else (None, None))
+            if similarity is not None and self.geometry == "kmeans":
+                input_labels, _ = input_geometry(
+                    data.X[target], len(self.classes_),
+                    seed=seed_from_random_state(self.random_state), device=self.device_)
+                similarity = SameInputCluster(similarity, input_labels)
             encoder, width = self._build_encoder(data.X.shape[1:])
             self.net_ = self._make_net(
                 CCNNet, ClusterModule,

@@ -14,7 +14,7 @@ from .._base import DeepDomainEstimator, fit_context
 from .._contract import MASK_LABEL
 from .._geometry import geometry_agreement, input_geometry, warn_if_geometry_disagrees
 from .._net import seed_from_random_state
-from .._params import COMMON_CONSTRAINTS, Fractions, StrOptions, positive_int, positive_real
+from .._params import COMMON_CONSTRAINTS, Fractions, positive_int, positive_real
 from ._network import (
     NETWORK_CONSTRAINTS,
     CCNNet,
@@ -198,7 +198,6 @@ class CCNClusterer(ClusterMixin, DeepDomainEstimator):
         "margin": [positive_real()],
         "augment": AUGMENT_CONSTRAINT,
         "lr_decay_at": [Fractions()],
-        "geometry": [None, StrOptions({"kmeans"})],
     }
 
     def __init__(self, n_clusters=None, similarity=None, loss="kcl", margin=2.0,
