@@ -303,6 +303,20 @@ def test_adapter_learns_and_switches_off_its_terms():
     assert dann.transform(X[:5]).shape == (5, 32)
 
 
+def test_adapter_geometry_keeps_a_misleading_g_from_joining_the_target_classes():
+    # A G that calls every target pair similar, weighed heavily: the clustering term pulls
+    # target rows of different classes together; bounded by the target's own k-means
+    # (geometry="kmeans"), it pulls each input cluster together instead.
+    X, y, sd = make_shifted_blobs(n_per_class=60, n_classes=4, n_features=8, shift=1.0)
+    masked = np.where(sd < 0, -1, y)
+    common = dict(similarity=_everything_similar, cluster_weight=10.0, hidden_dims=(32,),
+                  max_epochs=20, random_state=0)
+    joined = CCNAdapter(**common).fit(X, masked, sample_domain=sd)
+    bounded = CCNAdapter(geometry="kmeans", **common).fit(X, masked, sample_domain=sd)
+    assert joined.score(X, y, sample_domain=sd) < 0.85  # measured 0.78
+    assert bounded.score(X, y, sample_domain=sd) > 0.95  # measured 0.99
+
+
 def test_adapter_needs_labels_and_target():
     X, y, sd = make_shifted_blobs()
     with pytest.raises(ValueError, match="[Nn]o target rows"):
