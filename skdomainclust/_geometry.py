@@ -27,9 +27,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from .exceptions import GeometryDisagreementWarning
 from .metrics import nmi
-from .nn.kmeans import kmeans_restarts
+from .nn.kmeans import kmeans_restarts, squared_distances
 
-__all__ = ["AGREEMENT_BELOW", "STABLE_FROM", "geometry_agreement", "input_geometry",
+__all__ = ["AGREEMENT_BELOW", "MAX_ROWS", "STABLE_FROM", "geometry_agreement", "input_geometry",
            "warn_if_geometry_disagrees"]
 
 #: Agreement (NMI) under which a fit on a stable input warns. CCN on the digits case above
@@ -37,26 +37,41 @@ __all__ = ["AGREEMENT_BELOW", "STABLE_FROM", "geometry_agreement", "input_geomet
 AGREEMENT_BELOW = 0.5
 #: Stability (ARI) from which the input's k-means counts as a partition to respect.
 STABLE_FROM = 0.5
+#: Rows the two k-means runs are fitted on (a seeded sample above it; every row is then
+#: labelled by its nearest centre), so that the check stays O(n) in time and in memory.
+MAX_ROWS = 10_000
+#: Rows labelled at a time.
+_CHUNK = 65_536
 
 
 def input_geometry(X, n_clusters, *, seed, device):
     """k-means labels of the flattened rows ``X`` and their stability.
 
-    Two k-means runs (``n_clusters`` clusters, 5 restarts, 20 rounds each; O(n k) memory) from
-    the seeds ``seed`` and ``seed + 1``, each on a private generator.
+    Two k-means runs (``n_clusters`` clusters, 5 restarts, 20 rounds each) from the seeds
+    ``seed`` and ``seed + 1``, each on a private generator. Above :data:`MAX_ROWS` rows both
+    are fitted on one seeded sample of that size (the same for both), and every row is
+    labelled by its nearest centre of the first run, in chunks: O(n) time and memory.
 
     Returns
     -------
     labels : LongTensor of shape (n,), on ``device``
         The first run's labels.
     stability : float
-        Adjusted Rand index between the two runs.
+        Adjusted Rand index between the two runs, on the rows they were fitted on.
     """
     flat = torch.as_tensor(X, device=device).flatten(1).float()
     k = min(int(n_clusters), len(flat))
-    first, _, _ = kmeans_restarts(flat, k, seed=seed)
-    second, _, _ = kmeans_restarts(flat, k, seed=seed + 1)
-    return first, float(adjusted_rand_score(first.cpu().numpy(), second.cpu().numpy()))
+    sample = flat
+    if len(flat) > MAX_ROWS:
+        generator = torch.Generator().manual_seed(int(seed))
+        sample = flat[torch.randperm(len(flat), generator=generator)[:MAX_ROWS].to(flat.device)]
+    first, centres, _ = kmeans_restarts(sample, k, seed=seed)
+    second, _, _ = kmeans_restarts(sample, k, seed=seed + 1)
+    stability = float(adjusted_rand_score(first.cpu().numpy(), second.cpu().numpy()))
+    if sample is not flat:
+        first = torch.cat([squared_distances(flat[start:start + _CHUNK], centres).argmin(dim=1)
+                           for start in range(0, len(flat), _CHUNK)])
+    return first, stability
 
 
 def geometry_agreement(input_labels, labels):

@@ -347,6 +347,20 @@ def test_input_geometry_recovers_blobs_is_seeded_and_tells_structure_from_noise(
     assert input_geometry(noise, 5, seed=3, device="cpu")[1] < 0.5  # no clusters to find
 
 
+def test_input_geometry_above_the_row_cap_fits_a_sample_and_labels_every_row(monkeypatch):
+    import skdomainclust._geometry as geometry
+
+    X, y = _blobs(n_classes=4, n_per_class=50)
+    full, _ = input_geometry(X, 4, seed=0, device="cpu")
+    monkeypatch.setattr(geometry, "MAX_ROWS", 60)
+    monkeypatch.setattr(geometry, "_CHUNK", 7)  # several chunks
+    labels, stability = input_geometry(X, 4, seed=0, device="cpu")
+    assert labels.shape == (len(X),) and stability == pytest.approx(1.0)
+    assert cluster_accuracy(full.numpy(), labels.numpy()) == 1.0  # the same partition
+    again, _ = input_geometry(X, 4, seed=0, device="cpu")
+    torch.testing.assert_close(labels, again)
+
+
 def test_same_input_cluster_keeps_similar_pairs_inside_input_clusters():
     labels = torch.tensor([0, 0, 1, 1, 2])
     source = SameInputCluster(lambda X_seen, X_raw, rows: torch.ones(len(rows), len(rows)),
