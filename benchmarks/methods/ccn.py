@@ -51,6 +51,7 @@ from skdomainclust.nn.convnet import ConvNet
 
 from .. import cache
 from ..registry import Method, Outcome, Task
+from .baselines import run_kmeans
 
 # -- Omniglot tasks ----------------------------------------------------------------------------
 
@@ -278,7 +279,7 @@ def run_kmeans_pixels(task, X, y, sample_domain, seed):
 def _run_digits_cross_task(geometry):
     def run(task, X, y, sample_domain, seed):
         target = sample_domain < 0
-        G = PairwiseSimilarity(random_state=seed).fit(X[~target], y[~target])
+        G = _source_similarity(task, X, y, sample_domain, seed, settings={})
         model = CCNClusterer(n_clusters=task.n_classes, similarity=G, geometry=geometry,
                              random_state=seed)
         with warnings.catch_warnings(record=True) as caught:
@@ -294,13 +295,6 @@ def _run_digits_cross_task(geometry):
     return _cpu_timed(run)
 
 
-def run_kmeans_target(task, X, y, sample_domain, seed):
-    """k-means with the true K on the target rows as given (n_init=10)."""
-    target = sample_domain < 0
-    return Outcome(labels=KMeans(task.n_classes, n_init=10, random_state=seed).fit_predict(
-        X[target]))
-
-
 # -- cross-domain ------------------------------------------------------------------------------
 
 #: CCNAdapter on feature vectors (SURF 800-d, digits 256-d): the source-only baseline's MLP
@@ -310,16 +304,18 @@ ADAPTER = dict(hidden_dims=(256,), dropout=0.2, lr=1e-3, weight_decay=1e-4, max_
 ADAPTER_G = dict(hidden_dims=(256, 64), max_epochs=30, classes_per_batch=10,
                  samples_per_class=10)
 
-_ADAPTER_G = {}
+_SOURCE_G = {}
 
 
-def _source_similarity(task, X, y, sample_domain, seed):
-    key = (task.name, seed)
-    if key not in _ADAPTER_G:
+def _source_similarity(task, X, y, sample_domain, seed, settings=ADAPTER_G):
+    """G with ``settings`` fitted on the source rows, once per (task, seed, settings): the rows
+    of one task and seed that use the same G share it."""
+    key = (task.name, seed, repr(sorted(settings.items())))
+    if key not in _SOURCE_G:
         source = sample_domain >= 0
-        _ADAPTER_G[key] = PairwiseSimilarity(random_state=seed, **ADAPTER_G).fit(
+        _SOURCE_G[key] = PairwiseSimilarity(random_state=seed, **settings).fit(
             X[source], y[source])
-    return _ADAPTER_G[key]
+    return _SOURCE_G[key]
 
 
 def _run_adapter(cluster_weight, adversarial, geometry=None):
@@ -356,7 +352,7 @@ METHODS = [
            {"quick": QUICK_OMNIGLOT, "full": OMNIGLOT}),
     Method("CCN (MCL, K=true)", _run_omniglot("mcl", "true"), {"full": OMNIGLOT}),
     Method("CCN (MCL, K=100)", _run_omniglot("mcl", 100), {"full": OMNIGLOT}),
-    Method("k-means (target, true K) [cross-task]", _cpu_timed(run_kmeans_target),
+    Method("k-means (target, true K) [cross-task]", _cpu_timed(run_kmeans),
            {"quick": DIGITS_CROSS_TASK, "full": DIGITS_CROSS_TASK}, baseline=True),
     Method("CCN (defaults, K=true)", _run_digits_cross_task(None),
            {"quick": DIGITS_CROSS_TASK, "full": DIGITS_CROSS_TASK}),

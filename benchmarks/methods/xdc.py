@@ -26,13 +26,13 @@ encoder's embeddings, as the XDC seed describes).
 import functools
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from skdomainclust import XDCClusterer
 from skdomainclust.datasets import load_omniglot
 
 from ..registry import Method, Outcome, Task
 from ..tasks import family_dataset
+from .baselines import run_kmeans
 
 # The 20 evaluation alphabets, as stored in omniglot_evaluation.npz (alphabet_names order).
 OMNIGLOT_ALPHABETS = (
@@ -106,13 +106,6 @@ TASKS += [
 STANDARD = ["digits:mnist->usps", "surf:amazon->webcam", "surf:caltech->dslr"]
 QUICK = [*STANDARD, "omniglot:background->Angelic", "omniglot:background->Gurmukhi"]
 FULL = [*STANDARD, "omniglot", "office31", "office31_crossclass"]
-
-
-def run_kmeans(task, X, y, sample_domain, seed):
-    """k-means with the true K on the target pixels (n_init=10)."""
-    target = sample_domain < 0
-    model = KMeans(n_clusters=task.n_classes, n_init=10, random_state=seed)
-    return Outcome(labels=model.fit_predict(X[target]))
 
 
 def _run_xdc(**params):
