@@ -170,9 +170,15 @@ def run_micro(out):
         records.append(propagation.measure())
     for record in records:
         record["commit"] = git_commit()
-        print(json.dumps(record), flush=True)
-        out.write(json.dumps(record) + "\n")
-        out.flush()
+        write_record(out, record)
+
+
+def write_record(out, record, shown=None):
+    """Append ``record`` to the open results file ``out`` as one JSON line, flushed at once
+    (an interrupted run keeps what it measured), and print ``shown`` (default: the record)."""
+    out.write(json.dumps(record) + "\n")
+    out.flush()
+    print(json.dumps(record if shown is None else shown), flush=True)
 
 
 def main(argv=None):
@@ -227,11 +233,8 @@ def main(argv=None):
                         if record is None:
                             print(f"skipped: {method.name} on {name}", flush=True)
                             continue
-                        out.write(json.dumps(record) + "\n")
-                        out.flush()
-                        shown = {k: record.get(k) for k in
-                                 ("method", "task", "seed", "acc", "nmi", "fit_seconds")}
-                        print(json.dumps(shown), flush=True)
+                        write_record(out, record, {k: record.get(k) for k in (
+                            "method", "task", "seed", "acc", "nmi", "fit_seconds")})
     if os.path.abspath(os.path.dirname(args.results)) == os.path.abspath(RESULTS_DIR):
         # A run into benchmarks/results refreshes every report and the league table.
         for report in write_all(RESULTS_DIR, all_tasks, methods_all):

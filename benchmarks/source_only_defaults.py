@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from skdomainclust import SourceOnlyClassifier
 
-from .run import RESULTS_DIR, SHARED_DATA
+from .run import RESULTS_DIR, SHARED_DATA, write_record
 
 CANDIDATES = {
     "(256,) dropout 0.2, 50 epochs": dict(),
@@ -87,9 +87,7 @@ def run_dev_shift(candidates, out):
                 record = {"dev_task": task, "seed": seed, "candidate": name,
                           "dev_target_acc": acc,
                           "fit_seconds": round(time.perf_counter() - start, 2)}
-                out.write(json.dumps(record) + "\n")
-                out.flush()
-                print(json.dumps(record), flush=True)
+                write_record(out, record)
 
 
 def main(argv=None):
@@ -123,9 +121,7 @@ def main(argv=None):
                     record = {"family": family, "domain": domain, "seed": seed,
                               "candidate": name, "held_out_acc": acc,
                               "fit_seconds": round(time.perf_counter() - start, 2)}
-                    out.write(json.dumps(record) + "\n")
-                    out.flush()
-                    print(json.dumps(record), flush=True)
+                    write_record(out, record)
     summarise(path)
     return 0
 

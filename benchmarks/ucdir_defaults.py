@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from .run import RESULTS_DIR, SHARED_DATA
+from .run import RESULTS_DIR, SHARED_DATA, write_record
 
 TASKS = ("retrieval_decaf:dslr->webcam", "retrieval_digits:mnist->usps")
 SEEDS = (0, 1)
@@ -76,9 +76,7 @@ def run(candidates, out):
                 record = {"task": name, "seed": seed, "candidate": candidate,
                           "P@1": float(scores["P@1"]), "mAP": float(scores["mAP"]),
                           "fit_seconds": round(time.perf_counter() - start, 2)}
-                out.write(json.dumps(record) + "\n")
-                out.flush()
-                print(json.dumps(record), flush=True)
+                write_record(out, record)
 
 
 def summarise(path):
