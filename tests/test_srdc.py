@@ -245,9 +245,11 @@ class _ScriptedProbe(BaseEstimator):
     first feature holds the true label; a scripted fraction of rows is answered wrong)."""
 
     ACCURACY = {0.0: 0.95, 0.3: 0.94, 0.5: 0.90, 0.7: 0.80}
+    fitted_epochs = []  # max_epochs of every probe fitted, in order
 
     def __init__(self, input_dropout=0.0, target_clustering=True, feature_clustering=True,
-                 source_weighting=True, n_clusters=None, verbose=0, random_state=None):
+                 source_weighting=True, n_clusters=None, verbose=0, random_state=None,
+                 max_epochs=60):
         self.input_dropout = input_dropout
         self.target_clustering = target_clustering
         self.feature_clustering = feature_clustering
@@ -255,9 +257,11 @@ class _ScriptedProbe(BaseEstimator):
         self.n_clusters = n_clusters
         self.verbose = verbose
         self.random_state = random_state
+        self.max_epochs = max_epochs
 
     def fit(self, X, y, sample_domain=None):
         assert not self.target_clustering and not self.feature_clustering
+        type(self).fitted_epochs.append(self.max_epochs)
         assert (y[sample_domain < 0] == -1).all()  # held-out labels never reach training
         return self
 
@@ -278,6 +282,15 @@ def test_select_input_dropout_takes_the_largest_rate_within_one_standard_error()
     assert rate == 0.3
     # A source too small to hold rows out gives no evidence: no dropout.
     assert select_input_dropout(_ScriptedProbe(), X[:2], y[:2]) == (0.0, {})
+
+
+def test_select_input_dropout_probes_train_for_the_epochs_asked(monkeypatch):
+    y = np.repeat([0, 1], 50)
+    X = np.c_[y, np.zeros_like(y)].astype(float)
+    monkeypatch.setattr(_ScriptedProbe, "fitted_epochs", [])
+    select_input_dropout(_ScriptedProbe(max_epochs=60), X, y, random_state=0)
+    select_input_dropout(_ScriptedProbe(max_epochs=60), X, y, max_epochs=15, random_state=0)
+    assert _ScriptedProbe.fitted_epochs == [60] * 4 + [15] * 4
 
 
 def test_auto_input_dropout_is_chosen_without_the_target(blobs):
