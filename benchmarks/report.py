@@ -217,6 +217,11 @@ LEAGUE_NOTES = """## Notes
 - `SourceOnlyClassifier`'s defaults were chosen without target labels of any task here
   (held-out source rows and two development shifts, MNIST -> MNIST-M and USPS -> MNIST-M,
   never reported: `python -m benchmarks.source_only_defaults`).
+- `fit s` is the wall time of each (task, seed)'s latest record. The runs of 2026-12-07 (the XDC
+  domain-head, CCN `similarity_bn` and SRDC probe-length ablations, which re-ran some `XDC`,
+  `CCN+` and `CCN++` cells with identical accuracy) shared the two cores with one other run,
+  and for about ten minutes with three (XDC digits seed 0: 297 s wall); their costs compare
+  within one run, and the CCNAdapter rows record CPU seconds with G's fit apart.
 - On MNIST<->USPS no source-trained parametric classifier tried reaches 1-NN (55.3 %): the
   source-only MLP's best setting (weight decay 1e-2) 44.0 %, an RBF SVM 43.5 %, logistic
   regression 41.7 %, the defaults 37.8 % (seeds 0-1; `python -m benchmarks.source_only_vs_1nn`,
