@@ -222,6 +222,10 @@ LEAGUE_NOTES = """## Notes
   `CCN+` and `CCN++` cells with identical accuracy) shared the two cores with one other run,
   and for about ten minutes with three (XDC digits seed 0: 297 s wall); their costs compare
   within one run, and the CCNAdapter rows record CPU seconds with G's fit apart.
+- The cost of every adapter beside skada's MCC, one run, seed 0, one core each
+  (`adapter_cost.jsonl`; CCNAdapter rows in CPU seconds with G's fit, the others wall): SRDC
+  3.6x (digits) / 4.0x (SURF) / 4.7x (Office-31) MCC's time, CCN++ 3.7x / 2.8x / 2.4x, CCN+
+  3.0x / 2.2x / 1.9x, CCNAdapter's DANN 1.3x / 1.1x / 1.05x.
 - On MNIST<->USPS no source-trained parametric classifier tried reaches 1-NN (55.3 %): the
   source-only MLP's best setting (weight decay 1e-2) 44.0 %, an RBF SVM 43.5 %, logistic
   regression 41.7 %, the defaults 37.8 % (seeds 0-1; `python -m benchmarks.source_only_vs_1nn`,
