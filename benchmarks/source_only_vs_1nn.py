@@ -12,6 +12,7 @@ never report one; no default was changed by it. Run ``python -m benchmarks.sourc
 appends JSON lines to ``benchmarks/results/source_only_vs_1nn.jsonl`` and prints the table.
 """
 
+import functools
 import json
 import os
 import sys
@@ -32,11 +33,18 @@ TASKS = ("digits:mnist->usps", "digits:usps->mnist")
 SEEDS = (0, 1)
 
 
+def _input_dropout_encoder(rate, n_features):
+    return nn.Sequential(nn.Dropout(rate), nn.Linear(n_features, 256), nn.ReLU(),
+                         nn.Dropout(0.2))
+
+
 def _input_dropout_mlp(rate):
-    """The default MLP behind a dropout on the input rows (a stand-in for augmentation)."""
+    """The default MLP behind a dropout on the input rows (a stand-in for augmentation). The
+    encoder is built inside ``fit``, so its initial weights come from the fit's seed, not from
+    whatever the process drew before."""
     def build(seed, n_features):
-        return SourceOnlyClassifier(random_state=seed, encoder=nn.Sequential(
-            nn.Dropout(rate), nn.Linear(n_features, 256), nn.ReLU(), nn.Dropout(0.2)))
+        return SourceOnlyClassifier(random_state=seed, encoder=functools.partial(
+            _input_dropout_encoder, rate, n_features))
     return build
 
 
@@ -44,11 +52,8 @@ def _network(**params):
     return lambda seed, n_features: SourceOnlyClassifier(random_state=seed, **params)
 
 
-def _shallow(factory):
-    return lambda seed, n_features: factory()
-
-
-CANDIDATES = {
+#: Settings of the source-only network, each fitted with every seed.
+NETWORKS = {
     "SourceOnlyClassifier defaults": _network(),
     "weight decay 1e-2": _network(weight_decay=1e-2),
     "10 epochs": _network(max_epochs=10),
@@ -56,10 +61,32 @@ CANDIDATES = {
     "hidden (1024,)": _network(hidden_dims=(1024,)),
     "dropout 0.5": _network(dropout=0.5),
     "input dropout 0.5": _input_dropout_mlp(0.5),
-    "logistic regression": _shallow(lambda: LogisticRegression(max_iter=1000)),
-    "RBF SVM (C=10)": _shallow(lambda: SVC(C=10.0)),
-    "1-NN": _shallow(lambda: KNeighborsClassifier(1)),
 }
+#: Shallow classifiers fitted on the source rows; they draw nothing, so one fit each.
+SHALLOW = {
+    "logistic regression": lambda: LogisticRegression(max_iter=1000),
+    "RBF SVM (C=10)": lambda: SVC(C=10.0),
+    "1-NN": lambda: KNeighborsClassifier(1),
+}
+
+
+def run_task(out, task, X, y, sample_domain):
+    """Every candidate on one task, each fit recorded as it ends."""
+    source, target = sample_domain >= 0, sample_domain < 0
+
+    def fit_and_record(name, seed, model, *fit_args, **fit_params):
+        start = time.process_time()
+        model.fit(*fit_args, **fit_params)
+        acc = 100 * float(np.mean(model.predict(X[target]) == y[target]))
+        write_record(out, {"task": task, "seed": seed, "candidate": name, "acc": round(acc, 2),
+                           "cpu_seconds": round(time.process_time() - start, 2)})
+
+    for name, build in NETWORKS.items():
+        for seed in SEEDS:
+            fit_and_record(name, seed, build(seed, X.shape[1]), X, np.where(target, -1, y),
+                           sample_domain=sample_domain)
+    for name, make in SHALLOW.items():
+        fit_and_record(name, SEEDS[0], make(), X[source], y[source])
 
 
 def run(out):
@@ -67,21 +94,7 @@ def run(out):
 
     tasks = standard_tasks()
     for task in TASKS:
-        X, y, sample_domain = tasks[task].load()
-        source, target = sample_domain >= 0, sample_domain < 0
-        for name, build in CANDIDATES.items():
-            deep = isinstance(build(0, X.shape[1]), SourceOnlyClassifier)
-            for seed in SEEDS if deep else SEEDS[:1]:  # the shallow ones draw nothing
-                start = time.process_time()
-                model = build(seed, X.shape[1])
-                if deep:
-                    model.fit(X, np.where(target, -1, y), sample_domain=sample_domain)
-                else:
-                    model.fit(X[source], y[source])
-                acc = 100 * float(np.mean(model.predict(X[target]) == y[target]))
-                record = {"task": task, "seed": seed, "candidate": name, "acc": round(acc, 2),
-                          "cpu_seconds": round(time.process_time() - start, 2)}
-                write_record(out, record)
+        run_task(out, task, *tasks[task].load())
 
 
 def summarise(path):
