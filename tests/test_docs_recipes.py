@@ -34,7 +34,7 @@ def _namespace():
     data = make_digits_shift(domains=("original", "rotated"), random_state=0)
     X, y, sample_domain = stack_domains(data, source="original", target="rotated")
     return {"model": SourceOnlyClassifier(hidden_dims=(32,), max_epochs=3, random_state=0),
-            "grid": {"lr": [1e-3, 1e-2]}, "X": X, "y": y, "sample_domain": sample_domain}
+            "grid": {"dropout": [0.0, 0.5]}, "X": X, "y": y, "sample_domain": sample_domain}
 
 
 @pytest.mark.parametrize("page", ["data_contract.rst", "model_selection.rst"])

@@ -11,8 +11,12 @@
   :func:`get_scorer_names`, :func:`make_target_scorer`, :class:`TargetScorer` and the
   predefined ``target_*_scorer`` objects.
 - Model selection without target labels: :func:`prediction_entropy`,
-  :func:`soft_neighborhood_density`, :func:`kmeans_agreement` and their
-  :class:`UnsupervisedScorer` objects (``get_scorer("unsupervised_snd")``, ...).
+  :func:`soft_neighborhood_density`, :func:`kmeans_agreement`, :func:`batch_nuclear_norm`,
+  :func:`class_ami` and their :class:`UnsupervisedScorer` objects
+  (``get_scorer("unsupervised_snd")``, ...); on held-out source rows,
+  :class:`SourceScorer` (``"source_accuracy"``, importance-weighted ``"source_iwv_accuracy"``,
+  deep embedded validation ``"source_dev"``), :func:`density_ratio`,
+  :func:`importance_weighted_score` and :func:`deep_embedded_validation_risk`.
 """
 
 from ._contingency import contingency_matrix
@@ -39,8 +43,17 @@ from .scorers import (
     target_nmi_scorer,
     target_pairwise_f1_scorer,
 )
+from .source_validation import (
+    SourceScorer,
+    deep_embedded_validation_risk,
+    density_ratio,
+    importance_weighted_score,
+    make_source_scorer,
+)
 from .unsupervised import (
     UnsupervisedScorer,
+    batch_nuclear_norm,
+    class_ami,
     kmeans_agreement,
     prediction_entropy,
     soft_neighborhood_density,
@@ -48,17 +61,24 @@ from .unsupervised import (
 
 __all__ = [
     "RoutedScorer",
+    "SourceScorer",
     "TargetScorer",
     "UnsupervisedScorer",
     "apply_cluster_mapping",
+    "batch_nuclear_norm",
     "bcubed_f1",
     "bcubed_precision_recall_f1",
+    "class_ami",
     "cluster_accuracy",
     "contingency_matrix",
     "cross_domain_retrieval_scores",
+    "deep_embedded_validation_risk",
+    "density_ratio",
     "get_scorer",
     "get_scorer_names",
+    "importance_weighted_score",
     "kmeans_agreement",
+    "make_source_scorer",
     "make_target_scorer",
     "mean_average_precision",
     "nmi",

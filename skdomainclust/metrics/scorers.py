@@ -147,6 +147,20 @@ class RoutedScorer:
         return self._build_request(self._score_request)
 
 
+class _FunctionScorer(RoutedScorer):
+    """A routed scorer around ``score_func``, shown by ``name``: the base of the label-free
+    scorers (:class:`~skdomainclust.metrics.UnsupervisedScorer`,
+    :class:`~skdomainclust.metrics.SourceScorer`), which differ in the rows they pass on."""
+
+    def __init__(self, score_func, *, name):
+        super().__init__()
+        self._score_func = score_func
+        self._name = name
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._name})"
+
+
 def _respond(estimator, response_method, X, sample_domain):
     """Call the first of ``response_method`` the estimator has, passing ``sample_domain`` on
     when that method takes it (skdomainclust's estimators do)."""
@@ -322,10 +336,12 @@ _SCORERS = {
 
 
 def _named_scorers():
-    # The label-free scorers build on this module, so they join the registry lazily.
+    # The label-free and source-validated scorers build on this module, so they join the
+    # registry lazily.
+    from .source_validation import SOURCE_SCORERS
     from .unsupervised import UNSUPERVISED_SCORERS
 
-    return {**_SCORERS, **UNSUPERVISED_SCORERS}
+    return {**_SCORERS, **UNSUPERVISED_SCORERS, **SOURCE_SCORERS}
 
 
 def get_scorer(scoring):
@@ -363,7 +379,8 @@ def get_scorer(scoring):
 
 
 def get_scorer_names():
-    """Names of the scorers of this package (``target_*`` and label-free ``unsupervised_*``).
+    """Names of the scorers of this package: ``target_*`` (target labels), label-free
+    ``unsupervised_*`` and ``source_*`` (held-out source rows).
 
     :func:`get_scorer` also accepts every name of ``sklearn.metrics.get_scorer_names()``.
 
@@ -374,7 +391,7 @@ def get_scorer_names():
     Examples
     --------
     >>> from skdomainclust.metrics import get_scorer_names
-    >>> get_scorer_names()[:2]
+    >>> [name for name in get_scorer_names() if name.startswith("target_")][:2]
     ['target_accuracy', 'target_ari']
     """
     return sorted(_named_scorers())

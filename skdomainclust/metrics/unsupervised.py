@@ -13,6 +13,17 @@ fitted models by properties that correlate with target accuracy, and plug into
 - :func:`kmeans_agreement`: NMI between the model's labels and k-means (same number of
   clusters) on the model's target embedding; high when the predicted partition follows the
   structure of the representation the model learned.
+- :func:`batch_nuclear_norm` (BNM; Cui et al., CVPR 2020, as a validator in Musgrave et al.,
+  ECCV 2022): the nuclear norm of the target prediction matrix per row, high when
+  predictions are both confident and spread over many classes (entropy alone rewards
+  putting every row in one confident class).
+- :func:`class_ami` (ClassAMI; Musgrave et al., 2022): adjusted mutual information between
+  the model's labels and k-means with one cluster per *class* on the target embedding.
+  Unlike :func:`kmeans_agreement` it is chance-corrected and its k-means does not follow the
+  number of labels the model happens to use, so collapsing onto few classes does not pay.
+
+Scores that read held-out *source* labels (source accuracy, importance-weighted validation,
+deep embedded validation) are in :mod:`skdomainclust.metrics.source_validation`.
 
 The scorers take ``(estimator, X, y=None, sample_domain=None)``. They score the target rows:
 ``sample_domain < 0`` when ``sample_domain`` is routed to them (they request it, like the
@@ -23,13 +34,16 @@ these scores.
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_mutual_info_score
 
 from .._contract import _is_mask, check_sample_domain
 from .clustering import nmi
-from .scorers import RoutedScorer, _respond
+from .scorers import _FunctionScorer, _respond
 
 __all__ = [
     "UnsupervisedScorer",
+    "batch_nuclear_norm",
+    "class_ami",
     "kmeans_agreement",
     "prediction_entropy",
     "soft_neighborhood_density",
@@ -152,19 +166,104 @@ def kmeans_agreement(embedding, labels, *, n_clusters=None, n_init=4, random_sta
     >>> kmeans_agreement(embedding, [0] * 5 + [1] * 5)
     1.0
     """
-    embedding = np.asarray(embedding, dtype=np.float64)
     labels = np.asarray(labels)
+    if n_clusters is None:
+        n_clusters = max(2, len(np.unique(labels)))
+    reference = _kmeans_partition(embedding, labels, n_clusters, n_init, random_state)
+    # None: every row embedded alike, the embedding carries no partition.
+    return 0.0 if reference is None else float(nmi(reference, labels))
+
+
+def _kmeans_partition(embedding, labels, n_clusters, n_init, random_state):
+    """k-means labels of ``embedding`` (validated against ``labels``), or None when fewer
+    than two distinct rows leave nothing to partition."""
+    embedding = np.asarray(embedding, dtype=np.float64)
     if embedding.ndim != 2 or len(embedding) != len(labels):
         raise ValueError(f"Expected an embedding of shape (n_samples, n_features) and "
                          f"n_samples labels, got shapes {embedding.shape} and {labels.shape}.")
-    if n_clusters is None:
-        n_clusters = max(2, len(np.unique(labels)))
-    n_clusters = min(n_clusters, len(np.unique(embedding, axis=0)))
+    n_clusters = min(int(n_clusters), len(np.unique(embedding, axis=0)))
     if n_clusters < 2:
-        return 0.0  # every row embedded alike: the embedding carries no partition
-    reference = KMeans(n_clusters, n_init=n_init, random_state=random_state).fit_predict(
-        embedding)
-    return float(nmi(reference, labels))
+        return None
+    return KMeans(n_clusters, n_init=n_init, random_state=random_state).fit_predict(embedding)
+
+
+def batch_nuclear_norm(proba):
+    """Nuclear norm of the prediction matrix divided by its number of rows; higher is better.
+
+    The nuclear norm (sum of singular values) of ``proba`` grows both with the confidence of
+    each row and with the rank of the matrix, i.e. the number of classes that receive rows
+    (Cui et al., CVPR 2020). Dividing by the number of rows keeps the scale of their batch
+    loss.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Predicted class probabilities of the target rows.
+
+    Returns
+    -------
+    bnm : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdomainclust.metrics import batch_nuclear_norm
+    >>> spread = np.eye(2)[[0, 1, 0, 1]]         # confident, both classes: sqrt(2) + sqrt(2)
+    >>> collapsed = np.eye(2)[[0, 0, 0, 0]]      # confident, one class: sqrt(4)
+    >>> round(batch_nuclear_norm(spread), 4), round(batch_nuclear_norm(collapsed), 4)
+    (0.7071, 0.5)
+    """
+    proba = _check_proba(proba)
+    return float(np.linalg.svd(proba, compute_uv=False).sum() / len(proba))
+
+
+def class_ami(embedding, labels, n_classes, *, n_init=4, random_state=0):
+    """Adjusted mutual information between ``labels`` and k-means with ``n_classes`` clusters
+    on ``embedding``; higher is better.
+
+    Parameters
+    ----------
+    embedding : array-like of shape (n_samples, n_features)
+        The model's representation of the target rows.
+    labels : array-like of shape (n_samples,)
+        The model's labels for the same rows.
+    n_classes : int
+        Number of classes the model can predict (``len(estimator.classes_)``): the clusters of
+        k-means, whatever number of labels the model actually uses.
+    n_init : int, default=4
+        k-means restarts.
+    random_state : int, default=0
+        Seed of k-means, fixed so that every candidate model is scored alike.
+
+    Returns
+    -------
+    ami : float, at most 1 (about 0 for unrelated partitions)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdomainclust.metrics import class_ami
+    >>> embedding = np.repeat([[0.0], [1.0], [2.0]], 4, axis=0)
+    >>> class_ami(embedding, np.repeat([0, 1, 2], 4), 3)
+    1.0
+    >>> class_ami(embedding, np.repeat([0, 0, 0], 4), 3)  # one label for three groups
+    0.0
+    """
+    labels = np.asarray(labels)
+    reference = _kmeans_partition(embedding, labels, n_classes, n_init, random_state)
+    return 0.0 if reference is None else float(adjusted_mutual_info_score(reference, labels))
+
+
+def _n_classes(estimator, labels):
+    """The classes a fitted estimator can predict: ``classes_``, else ``n_clusters_`` or
+    ``n_clusters``, else the labels it used."""
+    if getattr(estimator, "classes_", None) is not None:
+        return len(estimator.classes_)
+    for name in ("n_clusters_", "n_clusters"):
+        value = getattr(estimator, name, None)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+    return len(np.unique(labels))
 
 
 def _scored_rows(n_samples, y, sample_domain):
@@ -194,13 +293,24 @@ def _kmeans_agreement_score(estimator, X):
     return kmeans_agreement(embedding, labels)
 
 
-class UnsupervisedScorer(RoutedScorer):
+def _bnm_score(estimator, X):
+    return batch_nuclear_norm(_respond(estimator, "predict_proba", X, None))
+
+
+def _class_ami_score(estimator, X):
+    labels = _respond(estimator, "predict", X, None)
+    embedding = _respond(estimator, ("transform", "predict_proba"), X, None)
+    return class_ami(embedding, labels, _n_classes(estimator, labels))
+
+
+class UnsupervisedScorer(_FunctionScorer):
     """Scorer ``scorer(estimator, X, y=None, sample_domain=None)`` that needs no labels.
 
     It keeps the target rows (see the module docstring) and returns
     ``score_func(estimator, X_target)``. Get the predefined ones with
     :func:`~skdomainclust.metrics.get_scorer`: ``"unsupervised_entropy"`` (negated mean
-    prediction entropy), ``"unsupervised_snd"`` and ``"unsupervised_kmeans_agreement"``.
+    prediction entropy), ``"unsupervised_snd"``, ``"unsupervised_kmeans_agreement"``,
+    ``"unsupervised_bnm"`` and ``"unsupervised_class_ami"``.
 
     Parameters
     ----------
@@ -220,11 +330,6 @@ class UnsupervisedScorer(RoutedScorer):
     >>> scorer(clf, X, sample_domain=[0] * 5 + [-1] * 5) < 0
     True
     """
-
-    def __init__(self, score_func, *, name):
-        super().__init__()
-        self._score_func = score_func
-        self._name = name
 
     def __call__(self, estimator, X, y=None, sample_domain=None):
         """Score ``estimator`` on the target rows of ``X`` without their labels.
@@ -249,13 +354,12 @@ class UnsupervisedScorer(RoutedScorer):
         return float(self._score_func(estimator, X[rows] if hasattr(X, "shape")
                                       else np.asarray(X)[rows]))
 
-    def __repr__(self):
-        return f"UnsupervisedScorer({self._name})"
-
 
 UNSUPERVISED_SCORERS = {
     "unsupervised_entropy": UnsupervisedScorer(_entropy_score, name="negated entropy"),
     "unsupervised_snd": UnsupervisedScorer(_snd_score, name="soft neighbourhood density"),
     "unsupervised_kmeans_agreement": UnsupervisedScorer(_kmeans_agreement_score,
                                                         name="k-means agreement"),
+    "unsupervised_bnm": UnsupervisedScorer(_bnm_score, name="batch nuclear norm"),
+    "unsupervised_class_ami": UnsupervisedScorer(_class_ami_score, name="ClassAMI"),
 }

@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.metadata_routing import get_routing_for_object
 
 from skdomainclust.metrics import (
+    SourceScorer,
     TargetScorer,
     UnsupervisedScorer,
     bcubed_f1,
@@ -195,10 +196,12 @@ def test_get_scorer_and_names():
     assert get_scorer_names() == sorted([
         "target_accuracy", "target_cluster_accuracy", "target_nmi", "target_pairwise_f1",
         "target_bcubed_f1", "target_ari", "unsupervised_entropy", "unsupervised_snd",
-        "unsupervised_kmeans_agreement"])
+        "unsupervised_kmeans_agreement", "unsupervised_bnm", "unsupervised_class_ami",
+        "source_accuracy", "source_pairwise_f1", "source_iwv_accuracy", "source_dev"])
+    kinds = {"target": TargetScorer, "unsupervised": UnsupervisedScorer,
+             "source": SourceScorer}
     for name in get_scorer_names():
-        expected = TargetScorer if name.startswith("target_") else UnsupervisedScorer
-        assert isinstance(get_scorer(name), expected)
+        assert isinstance(get_scorer(name), kinds[name.split("_")[0]])
     # Fresh copies: changing one leaves the predefined scorer alone.
     assert get_scorer("target_nmi") is not target_nmi_scorer
     get_scorer("target_nmi").set_score_request(sample_domain=False)
@@ -229,8 +232,9 @@ def test_pickle_and_clone():
         scorer = get_scorer(name)
         restored = pickle.loads(pickle.dumps(scorer))
         assert repr(restored) == repr(scorer)
-        assert restored(ColumnPredictor(1), X, y, sample_domain=sample_domain) == scorer(
-            ColumnPredictor(1), X, y, sample_domain=sample_domain)
+        fitted = ColumnPredictor(1).fit(X, y)
+        assert restored(fitted, X, y, sample_domain=sample_domain) == scorer(
+            fitted, X, y, sample_domain=sample_domain)
     search = GridSearchCV(ColumnPredictor(), {"column": [0, 1]}, scoring=target_nmi_scorer)
     assert repr(clone(search).scoring) == repr(target_nmi_scorer)
 

@@ -4,17 +4,20 @@ import numpy as np
 import pytest
 import sklearn
 from scipy.stats import entropy
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold
 
 from skdomainclust.metrics import (
     UnsupervisedScorer,
+    batch_nuclear_norm,
+    class_ami,
     get_scorer,
     kmeans_agreement,
     prediction_entropy,
     soft_neighborhood_density,
 )
+
+from ._spy import RowSpy
 
 
 def _random_proba(rng, n, k):
@@ -67,25 +70,34 @@ def test_kmeans_agreement_rewards_labels_that_follow_the_embedding():
         kmeans_agreement(embedding, truth[:-1])
 
 
-class RowSpy(ClassifierMixin, BaseEstimator):
-    """Logistic regression that records the rows each response method is called on."""
+def test_batch_nuclear_norm_equals_the_sum_of_singular_values_per_row():
+    proba = _random_proba(np.random.default_rng(1), 40, 5)
+    # Slow reference: singular values as square roots of the eigenvalues of P^T P.
+    eigenvalues = np.clip(np.linalg.eigvalsh(proba.T @ proba), 0, None)
+    assert batch_nuclear_norm(proba) == pytest.approx(np.sqrt(eigenvalues).sum() / 40)
+    # Confident and spread over every class beats confident on one class and unsure rows.
+    spread = np.eye(5)[np.arange(40) % 5]
+    collapsed = np.eye(5)[np.zeros(40, int)]
+    unsure = np.full((40, 5), 0.2)
+    assert batch_nuclear_norm(spread) > batch_nuclear_norm(collapsed)
+    assert batch_nuclear_norm(spread) > batch_nuclear_norm(unsure)
+    with pytest.raises(ValueError, match="shape"):
+        batch_nuclear_norm(np.ones(3))
 
-    __metadata_request__fit = {"sample_domain": True}
 
-    def fit(self, X, y, sample_domain=None):
-        keep = np.asarray(y) != -1
-        self.model_ = LogisticRegression().fit(X[keep], np.asarray(y)[keep])
-        self.classes_ = self.model_.classes_
-        self.seen_ = []
-        return self
-
-    def predict(self, X):
-        self.seen_.append(X.copy())
-        return self.model_.predict(X)
-
-    def predict_proba(self, X):
-        self.seen_.append(X.copy())
-        return self.model_.predict_proba(X)
+def test_class_ami_is_chance_corrected_and_uses_one_cluster_per_class():
+    rng = np.random.default_rng(2)
+    centres = np.array([[0.0, 0.0], [8.0, 0.0], [0.0, 8.0]])
+    truth = np.repeat(np.arange(3), 30)
+    embedding = centres[truth] + rng.normal(size=(90, 2))
+    assert class_ami(embedding, truth, 3) == pytest.approx(1.0)
+    assert abs(class_ami(embedding, rng.permutation(truth), 3)) < 0.05  # chance: about 0
+    # Merging two groups into one label loses against k-means with three clusters, where
+    # kmeans_agreement (k-means with as many clusters as labels used) would not notice.
+    merged = np.minimum(truth, 1)
+    assert class_ami(embedding, merged, 3) < 0.8
+    with pytest.raises(ValueError, match="shape"):
+        class_ami(embedding, truth[:-1], 3)
 
 
 def _two_domain_data():
@@ -98,7 +110,8 @@ def _two_domain_data():
 
 
 @pytest.mark.parametrize("name", ["unsupervised_entropy", "unsupervised_snd",
-                                  "unsupervised_kmeans_agreement"])
+                                  "unsupervised_kmeans_agreement", "unsupervised_bnm",
+                                  "unsupervised_class_ami"])
 def test_scorers_see_only_target_rows(name):
     X, y, sample_domain = _two_domain_data()
     spy = RowSpy().fit(X, y)
