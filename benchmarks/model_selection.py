@@ -274,7 +274,7 @@ def write_markdown(path, records):
         "its pick | its regret, seeds 0-1 | its regret, seed 2 | beats mean | "
         "best scorer, seeds 0-1 (regret) | fit s / candidate |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    details = []
+    details, overall = [], {}
     for method in sorted(records):
         search = SEARCHES.get(method)
         scorers = search.selectors if search else LABEL_FREE
@@ -288,6 +288,13 @@ def write_markdown(path, records):
             checks = {seed: rows for seed, rows in by_seed.items()
                       if seed not in SELECTION_SEEDS}
             check = summarise(_pooled(checks), scorers) if checks else {}
+            for name in scorers:
+                if name in summary:
+                    overall.setdefault(name, []).append(summary[name]["regret"])
+            if recommended in summary:
+                overall.setdefault("recommended (per method)", []).append(
+                    summary[recommended]["regret"])
+            overall.setdefault("mean candidate", []).append(summary["mean candidate"]["regret"])
             available = [name for name in scorers if name in chosen]
             best = min(available, key=lambda name: chosen[name]["regret"], default=None)
             rec = summary.get(recommended)
@@ -314,6 +321,12 @@ def write_markdown(path, records):
                     f"| {name} | {entry['mean_oracle_of_pick']:.1f} | {entry['regret']:.1f} | "
                     + ("" if matches is None else f"{matches}/{len(pooled)}")
                     + f" | {_cell(entry.get('rank_correlation'), 2)} |")
+    lines += ["", "## Overall", "",
+              "Mean regret over every method and family a scorer serves (all seeds), and the "
+              "mean regret of each method's recommended scorer.", "",
+              "| scorer | method-family pairs | mean regret |", "|---|---|---|"]
+    for name, regrets in sorted(overall.items(), key=lambda item: np.mean(item[1])):
+        lines.append(f"| {name} | {len(regrets)} | {np.mean(regrets):.2f} |")
     lines += ["", "## Per method and family", *details]
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")

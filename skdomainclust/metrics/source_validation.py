@@ -28,6 +28,7 @@ as unlabelled features: their labels are never read.
 """
 
 import functools
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -38,6 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .._contract import _is_mask, check_sample_domain
+from ..exceptions import DomainInferenceWarning
 from .clustering import pairwise_f1
 from .scorers import _FunctionScorer, _respond
 
@@ -285,6 +287,12 @@ class SourceScorer(_FunctionScorer):
         if sample_domain is None:
             domains = None
             source, target = labelled, ~labelled
+            if not target.any():
+                warnings.warn(
+                    "A source scorer got no sample_domain and no row of y is -1: every row is "
+                    "scored as a source row, target rows (and their labels) included. Enable "
+                    "metadata routing so that sample_domain reaches the scorer, or mask the "
+                    "target labels with -1.", DomainInferenceWarning, stacklevel=2)
         else:
             domains = check_sample_domain(sample_domain, len(y), fit=False)
             source, target = (domains >= 0) & labelled, domains < 0

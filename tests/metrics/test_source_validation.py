@@ -8,6 +8,7 @@ from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
+from skdomainclust.exceptions import DomainInferenceWarning
 from skdomainclust.metrics import (
     SourceScorer,
     deep_embedded_validation_risk,
@@ -97,6 +98,9 @@ def test_source_accuracy_scores_the_source_rows_only():
     assert get_scorer("source_accuracy")(spy, X, y, sample_domain=sample_domain) == \
         pytest.approx(expected)
     assert isinstance(make_source_scorer(np.mean), SourceScorer)
+    # No sample_domain and no -1 label: nothing tells the target apart, and the scorer says so.
+    with pytest.warns(DomainInferenceWarning, match="no sample_domain"):
+        get_scorer("source_accuracy")(spy, X, y)
     with pytest.raises(ValueError, match="No labelled source rows"):
         get_scorer("source_accuracy")(spy, X, np.full(90, -1), sample_domain=sample_domain)
 
