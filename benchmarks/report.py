@@ -200,7 +200,10 @@ would run instead: k-means on the target, 1-NN, source-only classifiers, raw-fea
 the skada peers) **on the same tasks**. *Beats?* says whether the method's average exceeds
 that baseline's by more than the seed spread (the two standard deviations combined); with a
 single seed the spread is unknown and the column says so. *fit s* is the mean wall time of one
-fit (see the notes at the end).
+fit, *CPU s* its process CPU time (recorded by the runner since 2026-12-08; "-" for older
+records), and *x MCC* the method's fit cost over skada's deep MCC on the (task, seed) pairs
+both ran: CPU seconds when both records have them, else wall seconds, which compare only
+between runs under the same load (see the notes at the end).
 Reference rows are published numbers (`REFERENCE_RESULTS.md`, the data READMEs).
 """
 
@@ -309,6 +312,27 @@ def _load_many(paths):
     return latest
 
 
+#: The peer every method's cost is compared with (issue: "within 1.5x the peer's CPU").
+COST_PEER = "skada MCC (deep)"
+
+
+def _cost_ratio(runs, peer_runs):
+    """``"r (CPU)"`` or ``"r (wall)"``: a method's fit cost over the peer's on the (task, seed)
+    pairs both ran; CPU seconds when both recorded them (comparable across machine loads),
+    else wall seconds. ``"-"`` when they share no pair."""
+    mine = {(r["task"], r["seed"]): r for r in runs}
+    theirs = {(r["task"], r["seed"]): r for r in peer_runs}
+    shared = sorted(set(mine) & set(theirs))
+    if not shared:
+        return "-"
+    for key, kind in (("cpu_seconds", "CPU"), ("fit_seconds", "wall")):
+        if all(key in mine[p] and key in theirs[p] for p in shared):
+            total = sum(theirs[p][key] for p in shared)
+            if total > 0:
+                return f"{sum(mine[p][key] for p in shared) / total:.2f} ({kind})"
+    return "-"
+
+
 def _league_family(family, records, tasks, baselines):
     key, label, digits = primary_metric(family)
     by_method = defaultdict(lambda: defaultdict(list))
@@ -322,8 +346,11 @@ def _league_family(family, records, tasks, baselines):
     for method, per_task in by_method.items():
         ran = [t for t in task_names if per_task.get(t)]
         averages = _per_seed_average(per_task, ran, key)
-        fits = [r["fit_seconds"] for runs in per_task.values() for r in runs]
-        summary[method] = dict(ran=ran, averages=averages, fit=float(np.mean(fits)))
+        runs = [r for runs in per_task.values() for r in runs]
+        cpu = [r["cpu_seconds"] for r in runs if "cpu_seconds" in r]
+        summary[method] = dict(ran=ran, averages=averages, runs=runs,
+                               fit=float(np.mean([r["fit_seconds"] for r in runs])),
+                               cpu=float(np.mean(cpu)) if len(cpu) == len(runs) else None)
 
     def best_baseline(ran):
         best = None
@@ -341,8 +368,9 @@ def _league_family(family, records, tasks, baselines):
     lines = [f"## {family} ({label})", "",
              "| method | " + " | ".join(_short(t) for t in task_names) + " | Avg | "
              + (f"{secondary} (Avg) | " if secondary else "")
-             + "seeds | fit s | best baseline (same tasks) | Beats? |",
-             "|---" * (len(task_names) + 6 + bool(secondary)) + "|"]
+             + "seeds | fit s | CPU s | x MCC | best baseline (same tasks) | Beats? |",
+             "|---" * (len(task_names) + 8 + bool(secondary)) + "|"]
+    peer_runs = summary[COST_PEER]["runs"] if COST_PEER in summary else []
     order = sorted(by_method, key=lambda m: (m not in baselines, m))
     for method in order:
         info, per_task = summary[method], by_method[method]
@@ -378,10 +406,11 @@ def _league_family(family, records, tasks, baselines):
             second = list(_per_seed_average(per_task, info["ran"], secondary).values())
             extra = f" {_fmt(np.mean(second), 3) if second else '-'} |"
         lines.append(f"| {method} | " + " | ".join(cells)
-                     + f" | {average} |{extra} {seeds} | {_fmt(info['fit'], 1)} | {versus} | "
-                       f"{verdict} |")
+                     + f" | {average} |{extra} {seeds} | {_fmt(info['fit'], 1)} | "
+                       f"{'-' if info['cpu'] is None else _fmt(info['cpu'], 1)} | "
+                       f"{_cost_ratio(info['runs'], peer_runs)} | {versus} | {verdict} |")
     if key == "acc":
-        lines += _reference_rows(task_names, tasks, empty_cells=3)
+        lines += _reference_rows(task_names, tasks, empty_cells=5)
     return lines + [""]
 
 
@@ -415,7 +444,8 @@ def git_commit():
 
 
 #: Results files with reports of their own (not runner records).
-_NOT_RUNNER_FILES = ("model_selection.jsonl", "source_only_defaults.jsonl",
+_NOT_RUNNER_FILES = ("model_selection.jsonl", "model_selection_holdout.jsonl",
+                     "source_only_defaults.jsonl",
                      "source_only_vs_1nn.jsonl", "ucdir_defaults.jsonl")
 
 

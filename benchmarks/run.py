@@ -108,9 +108,12 @@ def run_one(method, task, seed, data):
     target = sample_domain < 0
     masked = np.where(target, -1, y)  # target labels never reach a method
     with PeakMemory() as memory:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         outcome = method.run(task, X, masked, sample_domain, seed)
         seconds = time.perf_counter() - start
+        # Per-process CPU (every thread): comparable between rows run under different loads,
+        # where wall time is not.
+        cpu_seconds = time.process_time() - cpu_start
     if outcome is None:  # the method cannot run here (an optional peer library is absent)
         return None
     record = {
@@ -120,6 +123,7 @@ def run_one(method, task, seed, data):
         "seed": seed,
         "n_target": int(target.sum()),
         "fit_seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),
         "peak_rss_mb": round(memory.peak / 2**20, 1),
         "cuda_peak_mb": (None if memory.cuda_peak is None
                          else round(memory.cuda_peak / 2**20, 1)),

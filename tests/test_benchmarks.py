@@ -366,3 +366,24 @@ def test_ccn_digits_tasks_split_by_class_and_mask_the_target():
         run_one(Method("spy", spy, {}), task, 0, (X, y, sample_domain))
         y_seen, domains_seen = seen[-1]
         assert np.all(y_seen[domains_seen < 0] == -1)
+
+
+def test_league_table_shows_cpu_seconds_and_the_cost_over_the_mcc_peer(tmp_path):
+    from benchmarks.report import COST_PEER, write_league_table
+
+    rows = [dict(_record(COST_PEER, "fam:a->b", 0, 50.0), fit_seconds=2.0, cpu_seconds=1.0),
+            dict(_record(COST_PEER, "fam:a->c", 0, 50.0), fit_seconds=2.0, cpu_seconds=3.0),
+            dict(_record("costly", "fam:a->b", 0, 60.0), fit_seconds=8.0, cpu_seconds=4.0),
+            dict(_record("costly", "fam:a->c", 0, 60.0), fit_seconds=8.0, cpu_seconds=8.0),
+            dict(_record("old", "fam:a->b", 0, 55.0), fit_seconds=5.0),  # no CPU recorded
+            _record("elsewhere", "fam:x->y", 0, 55.0)]  # no task shared with the peer
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "RESULTS.md"
+    write_league_table([str(tmp_path / "r.jsonl")], {}, {COST_PEER}, str(out),
+                       command="c", commit="x")
+    lines = {line.split(" | ")[0].strip("| "): line for line in out.read_text().splitlines()
+             if line.startswith("| ")}
+    assert "| 8.0 | 6.0 | 3.00 (CPU) |" in lines["costly"]  # (4 + 8) / (1 + 3)
+    assert "| 5.0 | - | 2.50 (wall) |" in lines["old"]      # 5 / 2 on the one shared task
+    assert "| 2.0 | - | - |" in lines["elsewhere"]
+    assert "| 1.00 (CPU) |" in lines[COST_PEER]
