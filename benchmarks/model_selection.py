@@ -21,6 +21,7 @@ candidate, seed) and rewrites ``benchmarks/results/MODEL_SELECTION.md``. The ear
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -371,8 +372,12 @@ def _held_out_counter():
 
     tasks = standard_tasks()
 
+    @functools.cache
+    def domains(task):  # loaded once per task, not once per (task, seed)
+        return tasks[task].load()[2]
+
     def count(task, seed):
-        return held_out_source_rows(tasks[task].load()[2], seed)
+        return held_out_source_rows(domains(task), seed)
 
     return count
 

@@ -187,7 +187,7 @@ class DomainShuffleSplit(_DomainSplitter):
             yield np.concatenate(parts)
 
 
-class SourceHoldOut(_DomainSplitter):
+class SourceHoldOut(DomainShuffleSplit):
     """Transductive splits for unsupervised adaptation: every target row in both folds, a
     share of every source domain held out.
 
@@ -220,16 +220,12 @@ class SourceHoldOut(_DomainSplitter):
     [[4, 8], [4, 2]]
     """
 
-    _params = ("n_splits", "test_size", "random_state")
-
     def __init__(self, n_splits=1, *, test_size=0.2, random_state=None):
-        self.n_splits = _check_n_splits(n_splits, minimum=1)
-        self.test_size = _check_fraction(test_size)
-        self.random_state = random_state
+        super().__init__(n_splits, test_size=test_size, random_state=random_state)
 
     def split(self, X, y=None, groups=None, sample_domain=None):
         """Yield ``(train, test)`` row indices: both hold every target row; the source rows
-        are split.
+        are split (drawn as :class:`DomainShuffleSplit` draws its test rows).
 
         Parameters
         ----------
@@ -250,13 +246,7 @@ class SourceHoldOut(_DomainSplitter):
         if not sources or min(len(rows) for rows in sources) < 2:
             raise ValueError("Every source domain needs two rows at least: one to train on, "
                              "one to hold out.")
-        rng = check_random_state(self.random_state)
-        for _ in range(self.n_splits):
-            held = []
-            for rows in sources:
-                held.append(rng.choice(rows, _n_test(self.test_size, len(rows)),
-                                       replace=False))
-            held = np.concatenate(held)
+        for held in self._test_folds(sources):
             kept = np.setdiff1d(np.flatnonzero(domains >= 0), held, assume_unique=True)
             yield np.sort(np.r_[kept, target]), np.sort(np.r_[held, target])
 

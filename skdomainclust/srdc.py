@@ -51,6 +51,7 @@ from .losses.srdc import (
     student_t_log_assignment,
     target_clustering_loss,
 )
+from .model_selection import OneStandardErrorRule
 from .nn import MLP
 from .nn.kmeans import cluster_means, kmeans
 
@@ -283,7 +284,8 @@ def select_input_dropout(estimator, X_source, y_source, rates=AUTO_INPUT_DROPOUT
     ``estimator`` with the target terms off (the source classifier alone, same network and
     schedule) is trained on the rest and scored on them. The rate kept is the *largest* whose
     held-out accuracy is within one binomial standard error of the best (Breiman et al.'s rule:
-    the strongest regularisation the data cannot tell apart from the best). Input dropout
+    the strongest regularisation the data cannot tell apart from the best; it is
+    :class:`~skdomainclust.model_selection.OneStandardErrorRule`, applied to the probes). Input dropout
     stands in for augmentation; how much a feature type tolerates differs (bag-of-words
     histograms lose little to 70 % dropout, 16x16 pixels a lot), and the source shows it
     without looking at target labels.
@@ -334,9 +336,10 @@ def select_input_dropout(estimator, X_source, y_source, rates=AUTO_INPUT_DROPOUT
             max_epochs=estimator.max_epochs if max_epochs is None else int(max_epochs))
         probe.fit(X, y, sample_domain=sample_domain)
         scores[rate] = float(np.mean(probe.predict(X_source[test]) == y_source[test]))
-    best = max(scores.values())
-    tolerance = np.sqrt(best * (1.0 - best) / len(test))
-    return max(r for r in rates if scores[r] >= best - tolerance), scores
+    rule = OneStandardErrorRule("acc", "input_dropout", prefer="larger", n_scored=len(test))
+    pick = rule({"params": [{"input_dropout": rate} for rate in rates],
+                 "mean_test_acc": [scores[rate] for rate in rates]})
+    return rates[pick], scores
 
 
 # -- estimator ---------------------------------------------------------------------------------
