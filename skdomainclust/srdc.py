@@ -285,10 +285,10 @@ def select_input_dropout(estimator, X_source, y_source, rates=AUTO_INPUT_DROPOUT
     schedule) is trained on the rest and scored on them. The rate kept is the *largest* whose
     held-out accuracy is within one binomial standard error of the best (Breiman et al.'s rule:
     the strongest regularisation the data cannot tell apart from the best; it is
-    :class:`~skdomainclust.model_selection.OneStandardErrorRule`, applied to the probes). Input dropout
-    stands in for augmentation; how much a feature type tolerates differs (bag-of-words
-    histograms lose little to 70 % dropout, 16x16 pixels a lot), and the source shows it
-    without looking at target labels.
+    :class:`~skdomainclust.model_selection.OneStandardErrorRule`, applied to the probes).
+    Input dropout stands in for augmentation; how much a feature type tolerates differs
+    (bag-of-words histograms lose little to 70 % dropout, 16x16 pixels a lot), and the source
+    shows it without looking at target labels.
 
     Parameters
     ----------
