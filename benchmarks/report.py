@@ -266,6 +266,13 @@ LEAGUE_NOTES = """## Notes
   across seeds (Office-31, MNIST<->USPS; not SURF, 0.05-0.44). Office-31, seeds 0-2: CCN+
   82.3 -> 84.3, CCN++ 82.8 -> 84.9, both still below skada's MCC (86.1). MNIST<->USPS, seed
   0: CCN+ 55.2 -> 53.8, CCN++ 57.4 -> 60.2. The option stays off by default.
+- `XDCClusterer` and the linkage GCN start their projection at the PCA of the input rows where
+  the source rows' input neighbours share their label (`projection_init="auto"`, since
+  2026-12-08, `xdc_pca.jsonl`): their Office-31, cross-class, SURF and MNIST->USPS rows are of
+  that start, seeds 0-2. `XDC (random projection start)` (seed 0) is the former default; it
+  reproduced 14 of 14 earlier XDC records exactly. On Omniglot "auto" keeps the random start,
+  so those rows stand. `XDC (domain head (256,))` and `XDC (feature alignment)` were recorded
+  with the random start.
 - Rows named with a parenthesis after a method (e.g. `SRDC (no input dropout)`) are ablations;
   `[LODO]` rows are leave-one-domain-out (every other domain an unlabelled source).
 - Timings were recorded on a 2-core CPU machine, one torch thread per run, with up to five

@@ -36,6 +36,7 @@ from ._propagation import propagate_labels
 from .losses.adversarial import domain_adversarial_loss
 from .nn import MLP, dann_lambda, dann_lr_factor, grad_reverse
 from .nn.gcn import LinkGCN
+from .nn.pca import pca_linear
 from .nn.pivot_graph import (
     build_pivot_subgraphs,
     hop1_link_labels,
@@ -57,11 +58,12 @@ class XDCModule(nn.Module):
 
     def __init__(self, encoder, n_features, embedding_dim=128, gcn_dims=(256, 256, 128, 128),
                  domain_hidden_dims=(1024, 1024), domain_dropout=0.5, adversarial=True,
-                 node_similarity=False, align="links"):
+                 node_similarity=False, align="links", projection=None):
         super().__init__()
         self.encoder = encoder
         self.node_similarity = bool(node_similarity)
-        self.projection = nn.Linear(n_features, embedding_dim)
+        self.projection = (nn.Linear(n_features, embedding_dim) if projection is None
+                           else projection)
         self.gcn = LinkGCN(embedding_dim + self.node_similarity, gcn_dims)
         # The domain classifier reads what is aligned: embeddings, or the GCN's link embeddings.
         domain_in = embedding_dim if align == "features" else int(gcn_dims[-1])
@@ -304,6 +306,23 @@ class XDCNet(DomainNet):
         return terms
 
 
+#: Label precision of the source rows' ``k1`` nearest neighbours in the input's PCA projection
+#: from which ``projection_init="auto"`` starts there. Measured (k = 10, 128 axes):
+#: Office-31 EfficientNet features 0.80-0.91, MNIST / USPS 0.86-0.91, DeCAF 0.86, SURF
+#: 0.40-0.56, Omniglot's background pixels 0.13 (where the PCA start clustered worse).
+PCA_START_PRECISION = 0.25
+
+
+def neighbour_label_precision(embedding, labels, k):
+    """Mean share of each row's ``k`` nearest neighbours (cosine, itself excluded) that carry
+    its label: how much of the labels the kNN graph of ``embedding`` holds."""
+    if k < 1:
+        return 0.0
+    knn = knn_graph(embedding, k)
+    labels = labels.to(knn.device)
+    return float((labels[knn] == labels[:, None]).float().mean())
+
+
 # -- inference helpers -------------------------------------------------------------------------
 
 
@@ -393,11 +412,19 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         (without exceeding ``max_cluster_size``), the rule ``predict`` uses for new rows.
     hidden_dims : tuple of int, default=()
         Hidden widths of the default encoder. The default ``()`` is a linear projection to
-        ``embedding_dim``, which keeps the neighbourhoods of the input features; hidden
+        ``embedding_dim`` (starting at the input's PCA, see ``projection_init``), which keeps
+        the neighbourhoods of the input features; hidden
         ``Linear-BatchNorm-ReLU`` blocks (e.g. ``(512,)``) clustered worse on every benchmark
         task here. Ignored when ``encoder`` is given.
     embedding_dim : int, default=128
         Width of the L2-normalised embedding the graphs are built on.
+    projection_init : {"auto", "pca", "random"}, default="auto"
+        How the linear projection to ``embedding_dim`` starts. "pca": the projection of the
+        centred fit rows (source and target) on their leading principal axes, so the first
+        epoch's kNN graphs are the input's own cosine neighbourhoods and training refines
+        them; "random": PyTorch's default initialisation. "auto" is "pca" on feature vectors
+        through the default linear encoder (``encoder=None``, ``hidden_dims=()``) and
+        "random" otherwise. See ``projection_init_`` and the benchmark numbers in Notes.
     gcn_dims : tuple of int, default=(128, 128, 64, 64)
         Widths of the GCN layers (the reference: 512, 512, 256, 256 over 512-d features).
     domain_hidden_dims : tuple of int, default=(1024, 1024)
@@ -454,6 +481,12 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         clustered).
     n_clusters_ : int
         Number of target clusters found.
+    projection_init_ : {"pca", "random"}
+        How this fit's projection started (``projection_init`` with "auto" resolved).
+    source_input_precision_ : float or None
+        With ``projection_init="auto"`` on the default linear encoder: the share of each
+        source row's ``k1`` nearest neighbours in the input's PCA projection that carry its
+        label ("pca" from ``PCA_START_PRECISION`` = 0.25 on); None otherwise.
     net_ : skorch.NeuralNet
         The trained net (``net_.module_`` holds the encoder, the GCN and the domain classifier).
     target_embedding_, target_knn_, target_labels_ :
@@ -474,6 +507,22 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
     target embeddings, kNN graph and labels are kept (``n_target x embedding_dim`` floats).
 
     Neighbourhood sizes are clamped to what small inputs allow (at most ``n - 1`` neighbours).
+
+    Where the embedding starts (``projection_init``): a projection that starts at random
+    first scrambles the neighbourhoods the input already has, and the kNN graphs, the
+    ceiling of what the GCN can link, start worse than the input's. Starting at the PCA of
+    the fit rows, with defaults otherwise, over seeds 0-1 of the benchmark families (pairwise
+    F1, random start -> PCA start): Office-31 0.418 -> 0.476 (ACC 50.6 -> 54.8 %), Office-31
+    cross-class 0.336 -> 0.430, MNIST -> USPS 0.629 -> 0.665, SURF 0.350 -> 0.451, and
+    fits 2-4x faster (fewer, larger clusters to propagate). Seed 2, the check: Office-31
+    0.449 -> 0.442, cross-class 0.353 -> 0.401, MNIST -> USPS 0.745 -> 0.765, SURF
+    0.348 -> 0.326. On Omniglot's pixels, where the input's neighbours share a character for
+    13 % of the source rows, the PCA start clustered worse in BCubed F1 on four of four
+    alphabets (seed 0), and "auto" keeps the random start there (``PCA_START_PRECISION``).
+    Even so, on Office-31's features XDC stays below k-means given the true K: its link
+    classifier ranks the target's links worse than the embedding's own cosine similarity
+    (ROC AUC of same-class links, seed 0, four Office-31 and SURF tasks: 0.47-0.74 against
+    0.78-0.88).
 
     References
     ----------
@@ -504,6 +553,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         "threshold_step": [Interval(RealNotInt, 0, 1, closed="right")],
         "initial_threshold": [unit_interval()],
         "attach_singletons": ["boolean"],
+        "projection_init": [StrOptions({"auto", "pca", "random"})],
         "gcn_dims": [Widths(allow_empty=False)],
         "domain_hidden_dims": [Widths()],
         "adversarial_weight": [non_negative_real()],
@@ -514,7 +564,8 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
 
     def __init__(self, k1=10, k2=5, u=5, adversarial=True, max_cluster_size=0.2,
                  threshold_step=0.6, initial_threshold=0.5, attach_singletons=True,
-                 hidden_dims=(), embedding_dim=128, gcn_dims=(128, 128, 64, 64),
+                 hidden_dims=(), embedding_dim=128, projection_init="auto",
+                 gcn_dims=(128, 128, 64, 64),
                  domain_hidden_dims=(1024, 1024), dropout=0.0, adversarial_weight=0.1,
                  align="links", node_similarity=True, encoder=None, optimizer="adam", lr=1e-3,
                  momentum=0.9, weight_decay=1e-4, max_epochs=8, pivots_per_epoch=2048,
@@ -529,6 +580,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         self.attach_singletons = attach_singletons
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
+        self.projection_init = projection_init
         self.gcn_dims = gcn_dims
         self.domain_hidden_dims = domain_hidden_dims
         self.dropout = dropout
@@ -591,6 +643,7 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
                 module__adversarial=bool(self.adversarial),
                 module__node_similarity=bool(self.node_similarity),
                 module__align=self.align,
+                module__projection=self._initial_projection(data, y_source),
                 k1=self.k1, k2=self.k2, u=self.u,
                 adversarial=bool(self.adversarial),
                 adversarial_weight=self.adversarial_weight,
@@ -609,6 +662,34 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         self.labels_[target] = target_labels
         self.n_clusters_ = int(target_labels.max()) + 1
         return self
+
+    def _initial_projection(self, data, y_source):
+        """The embedding's first layer: the PCA of the fit rows, or None (PyTorch's default
+        initialisation); sets ``projection_init_`` and ``source_input_precision_``."""
+        linear = self.encoder is None and data.X.ndim == 2 and not tuple(self.hidden_dims)
+        if self.projection_init == "pca" and not linear:
+            raise ValueError(
+                "projection_init='pca' needs feature vectors and the default linear encoder "
+                "(encoder=None, hidden_dims=()): the PCA is taken of the encoder's input.")
+        self.source_input_precision_ = None
+        if self.projection_init == "random" or not linear:
+            self.projection_init_ = "random"
+            return None
+        # Built on a forked RNG, so that a fit which then starts at random draws exactly the
+        # weights it drew before this option existed.
+        with torch.random.fork_rng(devices=[]):
+            layer = pca_linear(torch.as_tensor(data.X, dtype=torch.float32), self.embedding_dim)
+        if self.projection_init == "auto":
+            source = data.X[data.labelled_mask]
+            with torch.no_grad():
+                emb = F.normalize(layer(torch.as_tensor(source, dtype=torch.float32)), dim=1)
+            self.source_input_precision_ = neighbour_label_precision(
+                emb, torch.as_tensor(y_source), min(self.k1, len(source) - 1))
+            if self.source_input_precision_ < PCA_START_PRECISION:
+                self.projection_init_ = "random"
+                return None
+        self.projection_init_ = "pca"
+        return layer
 
     def _embed(self, X):
         module = self.net_.module_.eval()

@@ -322,3 +322,64 @@ def test_predict_on_the_fitted_target_rows_equals_labels_(seed):
     np.testing.assert_array_equal(model.predict(X[target]), model.labels_[target])
     # New rows still go through the link vote (they coincide with no fitted row).
     assert model.predict(X[target] + 0.05).shape == (int(target.sum()),)
+
+
+# -- where the embedding starts ----------------------------------------------------------------
+
+
+def _linear(**kwargs):
+    """The default linear encoder (no hidden block): the case ``projection_init`` acts on."""
+    return _fast(hidden_dims=(), **kwargs)
+
+
+def test_pca_start_is_the_principal_axes_of_the_fit_rows(blobs):
+    from sklearn.decomposition import PCA
+
+    X, y, sd = blobs
+    # A learning rate this small leaves the start where it was.
+    model = _linear(projection_init="pca", embedding_dim=4, lr=1e-12).fit(X, y, sample_domain=sd)
+    assert model.projection_init_ == "pca"
+    weight = model.net_.module_.projection.weight.detach().double().numpy()
+    axes = PCA(4).fit(X).components_
+    # Each row of the weight is one principal axis (up to its sign), in order.
+    signs = np.sum(weight * axes, axis=1)
+    np.testing.assert_allclose(np.abs(signs), 1.0, atol=1e-4)
+    # The embedding is the unit-norm projection of the centred rows on those axes.
+    expected = (X - X.mean(axis=0)) @ (axes * np.sign(signs)[:, None]).T
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(model.transform(X), expected, atol=1e-4)
+
+
+def test_auto_starts_from_the_pca_where_the_input_neighbourhoods_hold_the_source_labels(blobs):
+    X, y, sd = blobs
+    model = _linear().fit(X, y, sample_domain=sd)
+    assert model.projection_init_ == "pca"
+    assert model.source_input_precision_ > 0.9  # well-separated blobs
+
+
+def test_auto_starts_at_random_where_they_do_not(blobs):
+    """Source labels drawn at random (12 classes): neighbours share a label by chance only, the
+    input's geometry carries nothing to keep, and the fit is the one ``"random"`` gives."""
+    X, y, sd = blobs
+    noise = np.where(sd >= 0, np.random.default_rng(0).integers(0, 12, len(y)), y)
+    auto = _linear().fit(X, noise, sample_domain=sd)
+    assert auto.projection_init_ == "random"
+    assert auto.source_input_precision_ < 0.25
+    plain = _linear(projection_init="random").fit(X, noise, sample_domain=sd)
+    assert plain.source_input_precision_ is None
+    for (name, p), (_, q) in zip(auto.net_.module_.state_dict().items(),
+                                 plain.net_.module_.state_dict().items()):
+        torch.testing.assert_close(p, q, msg=name)
+    np.testing.assert_array_equal(auto.labels_, plain.labels_)
+
+
+def test_auto_starts_at_random_behind_a_hidden_encoder(blobs):
+    X, y, sd = blobs
+    model = _fast().fit(X, y, sample_domain=sd)  # hidden_dims=(16,)
+    assert model.projection_init_ == "random" and model.source_input_precision_ is None
+
+
+def test_pca_start_needs_the_default_linear_encoder(blobs):
+    X, y, sd = blobs
+    with pytest.raises(ValueError, match="projection_init='pca'"):
+        _fast(projection_init="pca").fit(X, y, sample_domain=sd)
