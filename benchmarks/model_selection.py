@@ -108,7 +108,7 @@ SEARCHES = {
                              TARGET_FREE, ("acids_surf", "acids_office31"), needs_k=True),
     "XDCClusterer": Search(_maker("XDCClusterer"), {"adversarial_weight": [0.03, 0.1, 0.3]},
                            "target_pairwise_f1", LABELS_ONLY + ("source_pairwise_f1",),
-                           ("surf",)),
+                           ("surf", "office31")),
     "UCDIRRetriever": Search(_maker("UCDIRRetriever"),
                              {"cluster_weight": [0.5, 1.0]}, "target_cluster_accuracy",
                              LABELS_ONLY, ("surf",), needs_k=True),
@@ -316,7 +316,10 @@ def write_markdown(path, records):
                         + "; ".join(f"{k} in {v}" for k, v in grid.items()), "",
                         "| scorer | pick | regret | matches | rho |", "|---|---|---|---|---|"]
             for name in ("oracle", *available, "mean candidate"):
-                entry = summary[name]
+                entry = summary.get(name)
+                if entry is None:  # scored on the selection seeds, on no task of a later one
+                    details.append(f"| {name} | n/a | n/a | | |")
+                    continue
                 matches = entry["tasks_matching_oracle"]
                 details.append(
                     f"| {name} | {entry['mean_oracle_of_pick']:.1f} | {entry['regret']:.1f} | "

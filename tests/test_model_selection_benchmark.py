@@ -92,3 +92,17 @@ def test_report_has_the_summary_the_overall_table_and_the_details(tmp_path):
     cells = [cell.strip() for cell in summary_row.split("|")[1:-1]]
     assert cells[5] == "unsupervised_entropy"
     assert cells[7] == "0.0" and cells[8] == "10.0" and cells[9] == "yes"
+
+
+def test_report_survives_a_scorer_with_no_score_on_the_check_seed(tmp_path):
+    """A scorer finite on the selection seeds but NaN on every seed-2 candidate drops out of
+    the pooled summary; the report says "n/a" for it instead of failing."""
+    def rows(entropy):
+        return [({"lr": lr}, {"oracle": o, "unsupervised_entropy": e, "fit_seconds": 1.0})
+                for lr, o, e in zip((1e-4, 1e-2), (0.5, 0.7), entropy)]
+    records = {"SourceOnlyClassifier": {"surf": {0: {"surf:a->b": rows((0.1, 0.2))},
+                                                 2: {"surf:a->b": rows((np.nan, np.nan))}}}}
+    path = tmp_path / "MODEL_SELECTION.md"
+    model_selection.write_markdown(path, records)
+    detail = path.read_text().split("### SourceOnlyClassifier, surf", 1)[1]
+    assert "| unsupervised_entropy | n/a | n/a |" in detail
