@@ -433,10 +433,26 @@ def write_league_table(paths, tasks, baselines, out_path, *, command, commit):
                                   files=", ".join(f"`{os.path.basename(p)}`" for p in paths))]
     for family in sorted(by_family):
         lines += _league_family(family, by_family[family], tasks, baselines)
+    lines += _growth_section(os.path.dirname(out_path))
     lines.append(LEAGUE_NOTES)
     with open(out_path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
     return out_path
+
+
+def _growth_section(results_dir):
+    """The growth table of ``growth.jsonl`` (``python -m benchmarks.growth``), if it ran."""
+    from .growth import GROWTH_FILE, growth_table, load
+
+    records = load(os.path.join(results_dir, GROWTH_FILE))
+    if not records:
+        return []
+    return ["## Growth with the number of rows", "",
+            "One epoch of fit (every phase) and a predict of the target rows, shifted Gaussian "
+            "blobs with 128 features and 10 classes, one process per run with a 12 GB memory "
+            "cap, one thread (`python -m benchmarks.growth`): seconds (fit + predict) / peak "
+            "RSS in MB, and the exponents of both between the two largest sizes that "
+            "completed (1.0: linear).", "", *growth_table(records), ""]
 
 
 def git_commit():
@@ -455,7 +471,7 @@ def git_commit():
 #: Results files with reports of their own (not runner records).
 _NOT_RUNNER_FILES = ("model_selection.jsonl", "model_selection_holdout.jsonl",
                      "source_only_defaults.jsonl",
-                     "source_only_vs_1nn.jsonl", "ucdir_defaults.jsonl")
+                     "source_only_vs_1nn.jsonl", "ucdir_defaults.jsonl", "growth.jsonl")
 
 
 def runner_results_files(results_dir):
