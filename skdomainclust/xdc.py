@@ -423,8 +423,10 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
         centred fit rows (source and target) on their leading principal axes, so the first
         epoch's kNN graphs are the input's own cosine neighbourhoods and training refines
         them; "random": PyTorch's default initialisation. "auto" is "pca" on feature vectors
-        through the default linear encoder (``encoder=None``, ``hidden_dims=()``) and
-        "random" otherwise. See ``projection_init_`` and the benchmark numbers in Notes.
+        through the default linear encoder (``encoder=None``, ``hidden_dims=()``) when the
+        input's neighbourhoods hold the source labels (``source_input_precision_`` at least
+        ``PCA_START_PRECISION`` = 0.25), and "random" otherwise. See the benchmark numbers
+        in Notes.
     gcn_dims : tuple of int, default=(128, 128, 64, 64)
         Widths of the GCN layers (the reference: 512, 512, 256, 256 over 512-d features).
     domain_hidden_dims : tuple of int, default=(1024, 1024)
@@ -513,8 +515,8 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
     ceiling of what the GCN can link, start worse than the input's. Starting at the PCA of
     the fit rows, with defaults otherwise, over seeds 0-1 of the benchmark families (pairwise
     F1, random start -> PCA start): Office-31 0.418 -> 0.476 (ACC 50.6 -> 54.8 %), Office-31
-    cross-class 0.336 -> 0.430, MNIST -> USPS 0.629 -> 0.665, SURF 0.350 -> 0.451, and
-    fits 2-4x faster (fewer, larger clusters to propagate). Seed 2, the check: Office-31
+    cross-class 0.336 -> 0.430, MNIST -> USPS 0.629 -> 0.665, SURF 0.350 -> 0.451, at
+    about the same cost per fit. Seed 2, the check: Office-31
     0.449 -> 0.442, cross-class 0.353 -> 0.401, MNIST -> USPS 0.745 -> 0.765, SURF
     0.348 -> 0.326. On Omniglot's pixels, where the input's neighbours share a character for
     13 % of the source rows, the PCA start clustered worse in BCubed F1 on four of four
