@@ -164,12 +164,15 @@ def measure(name, n_rows, timeout=TIMEOUT_S):
     return {**record, "status": "ok", **json.loads(result.stdout.strip().splitlines()[-1])}
 
 
+def _latest(records):
+    """``{(estimator, n_rows): record}``: the latest record of each pair counts."""
+    return {(r["estimator"], r["n_rows"]): r for r in records}
+
+
 def exponents(records):
     """``{estimator: (n_low, n_high, time exponent, memory exponent)}`` between the two
     largest sizes that both completed (the latest record of each (estimator, n) counts)."""
-    latest = {}
-    for r in records:
-        latest[(r["estimator"], r["n_rows"])] = r
+    latest = _latest(records)
     out = {}
     for name in sorted({e for e, _ in latest}):
         done = sorted(n for (e, n), r in latest.items() if e == name and r["status"] == "ok")
@@ -185,9 +188,7 @@ def exponents(records):
 
 def growth_table(records):
     """Markdown lines: seconds (fit + predict) and peak RSS per size, and the exponents."""
-    latest = {}
-    for r in records:
-        latest[(r["estimator"], r["n_rows"])] = r
+    latest = _latest(records)
     sizes = sorted({n for _, n in latest})
     fitted = exponents(records)
     lines = ["| estimator | " + " | ".join(f"{n:,} rows: s / MB" for n in sizes)

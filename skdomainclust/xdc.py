@@ -679,14 +679,14 @@ class XDCClusterer(ClusterMixin, EmbeddingTransformerMixin, DeepDomainEstimator)
             return None
         # Built on a forked RNG, so that a fit which then starts at random draws exactly the
         # weights it drew before this option existed.
+        rows = torch.as_tensor(data.X, dtype=torch.float32)
         with torch.random.fork_rng(devices=[]):
-            layer = pca_linear(torch.as_tensor(data.X, dtype=torch.float32), self.embedding_dim)
+            layer = pca_linear(rows, self.embedding_dim)
         if self.projection_init == "auto":
-            source = data.X[data.labelled_mask]
             with torch.no_grad():
-                emb = F.normalize(layer(torch.as_tensor(source, dtype=torch.float32)), dim=1)
+                emb = F.normalize(layer(rows[torch.as_tensor(data.labelled_mask)]), dim=1)
             self.source_input_precision_ = neighbour_label_precision(
-                emb, torch.as_tensor(y_source), min(self.k1, len(source) - 1))
+                emb, torch.as_tensor(y_source), min(self.k1, len(emb) - 1))
             if self.source_input_precision_ < PCA_START_PRECISION:
                 self.projection_init_ = "random"
                 return None
